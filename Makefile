@@ -1,0 +1,40 @@
+# The README's two commands: `make demo` (the main job against the bundled local archive) and `make test`.
+# Both create .venv and install raycollect with its extras on first use; nothing else is needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test unit integration lint bench bench-plan clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[mirror,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/raycollect demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench-plan: $(STAMP)
+	$(BIN)/python tests/bench/bench_plan.py
+
+bench: bench-plan
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

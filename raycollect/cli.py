@@ -1,0 +1,96 @@
+"""The ``raycollect`` command line: argument parsing, exit codes, and one-line errors.
+
+Exit codes: 0 done (nothing failed), 1 unexpected error, 2 config or matrix error, 3 some files failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+from raycollect.errors import ConfigurationError, RaycollectError
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from raycollect.config import WorkflowConfig
+    from raycollect.plan import build_plan, summarize, write_plan
+
+    config = WorkflowConfig.from_file(args.config)
+    started = time.perf_counter()
+    plan = build_plan(config)
+    elapsed = time.perf_counter() - started
+    summary = summarize(plan).to_pylist()
+    print(format_table(summary, ["market", "data_type", "partition", "files"]))
+    print(f"total: {plan.num_rows:,} files ({config.date_range.start} .. {config.date_range.end}, "
+          f"partition_policy={config.partition_policy}, planned in {elapsed:.2f}s)")
+    if args.output:
+        fmt = write_plan(plan, args.output)
+        print(f"plan written to {args.output} ({fmt})")
+    return EXIT_OK
+
+
+def format_table(rows: list[dict[str, object]], columns: Sequence[str]) -> str:
+    """An aligned plain-text table; numbers right-aligned with thousands separators."""
+    def cell(v: object) -> str:
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else ("" if v is None else str(v))
+
+    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r.get(c), int | float) for r in rows) and bool(rows) for c in columns]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(cells, widths, numeric, strict=True))
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(b) for b in body)])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raycollect", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="expand a config into the list of archive files (no downloads)")
+    p.add_argument("config", help="workflow config (JSON or YAML)")
+    p.add_argument("--output", "-o", help="write the plan to FILE (.parquet, .csv or .jsonl)")
+    p.set_defaults(func=_cmd_plan)
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+#: Subcommands defined in other modules register themselves here (kept import-light for `plan`).
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        _report(args, exc)
+        return EXIT_CONFIG
+    except RaycollectError as exc:
+        _report(args, exc)
+        return EXIT_UNEXPECTED
+    except KeyboardInterrupt:
+        print("raycollect: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        _report(args, exc, unexpected=True)
+        return EXIT_UNEXPECTED
+
+
+def _report(args: argparse.Namespace, exc: BaseException, *, unexpected: bool = False) -> None:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    prefix = f"unexpected {type(exc).__name__}: " if unexpected else ""
+    hint = " (run with --debug for the traceback)" if unexpected else ""
+    print(f"raycollect: error: {prefix}{exc}{hint}", file=sys.stderr)

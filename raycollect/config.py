@@ -1,0 +1,268 @@
+"""The workflow config: every field the seed API defines plus what a real deployment needs, validated.
+
+Checks here need only the config itself (types, ranges, names, symbol syntax). Checks that need the
+matrix (is ``fundingRate`` available on the selected markets?) live in :mod:`raycollect.selection`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from raycollect.archive import MARKET_PATHS, is_valid_symbol, normalize_interval, normalize_market
+from raycollect.errors import ConfigurationError
+
+REQUIRED = ("workflow_type", "matrix_path", "output_directory", "markets", "symbols", "data_types")
+PartitionPolicy = Literal["auto", "daily", "monthly", "both"]
+SYMBOL_HINT = "expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP"
+
+
+class DateRange(BaseModel):
+    """Inclusive range of days; monthly files are chosen for the months it touches (see partition_policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+def _yesterday() -> DateRange:
+    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    return DateRange(start=day, end=day)
+
+
+class WorkflowConfig(BaseModel):
+    """What to collect, from where, to where, and how hard to push. Build from a dict or a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # --- what to collect (the seed's required fields) ---
+    workflow_type: Literal["archive_collection"] = Field(description="Always 'archive_collection'.")
+    matrix_path: str = Field(description="Availability matrix JSON (relative: to the CWD, then the config file).")
+    output_directory: str = Field(description="Where files land, mirroring their archive keys below it.")
+    markets: list[str] = Field(description="spot, futures_um, futures_cm, options (um_futures/cm_futures too).")
+    symbols: list[str] | dict[str, list[str]] = Field(description="One list for all markets, or one per market.")
+    data_types: list[str] = Field(description="Archive type names: klines, aggTrades, fundingRate, ...")
+    intervals: dict[str, list[str]] | list[str] | None = Field(
+        default=None,
+        description="Per data type ({'klines': ['1h']}), or one list for every kline-like type. "
+        "Default 1d. '1M' means the archive's '1mo'.",
+    )
+    date_range: DateRange = Field(default_factory=_yesterday, description="Inclusive; default: yesterday (UTC).")
+    partition_policy: PartitionPolicy = Field(
+        default="auto",
+        description="auto: monthly files for complete past months, daily for the rest; daily; monthly; both.",
+    )
+
+    # --- where from ---
+    bucket: str = Field(default="data.binance.vision", description="Source bucket.")
+    endpoint_url: str | None = Field(default=None, description="S3 endpoint; none = AWS (anonymous).")
+    region: str = Field(default="ap-northeast-1", description="Region of the source bucket.")
+
+    # --- how ---
+    downloader: Literal["s5cmd", "boto3"] = Field(default="s5cmd", description="Per-actor download engine.")
+    batch_size: int = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
+    max_parallel_downloads: int = Field(default=8, ge=1, le=4096, description="Downloader actors to start.")
+    enable_batch_mode: bool = Field(default=True, description="s5cmd: one `s5cmd run` per shard.")
+    enable_resume: bool = Field(default=True, description="Skip files already collected and verified.")
+    download_checksum: bool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")
+    timeout_seconds: int = Field(default=300, ge=1, description="Per downloader invocation (one shard).")
+    force_redownload: bool = Field(default=False, description="Fetch everything again.")
+    s5cmd_extra_args: list[str] = Field(default_factory=list, description="Extra s5cmd global options.")
+    part_size_mb: int = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
+
+    # --- bookkeeping ---
+    manifest_directory: str | None = Field(default=None, description="Default: <output_directory>/_manifests.")
+    environment: str = Field(default="development", description="Free-form label stored in run records.")
+    enable_monitoring: bool = Field(default=False, description="Emit metrics events to the MetricsCollector.")
+    local_data_dir: str | None = Field(default=None, description="Scratch space for downloads (default: target dir).")
+    logging: dict[str, Any] = Field(default_factory=lambda: {"level": "INFO"}, description="{'level': 'INFO'}")
+
+    def __init__(self, data: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
+        values = {**(data or {}), **kwargs}
+        _check_keys(values)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+    # --- normalisation of names (aliases, 1M) and strict symbol syntax ---
+    @field_validator("markets")
+    @classmethod
+    def _markets(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one market is required")
+        out: list[str] = []
+        for name in value:
+            norm = normalize_market(name)
+            if norm is None:
+                raise ValueError(f"MARKET:'{name}' is not a valid market type")
+            if norm not in out:
+                out.append(norm)
+        return out
+
+    @field_validator("data_types")
+    @classmethod
+    def _data_types(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one data type is required")
+        return list(dict.fromkeys(value))
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str] | dict[str, list[str]]) -> list[str] | dict[str, list[str]]:
+        if isinstance(value, dict):
+            out: dict[str, list[str]] = {}
+            for market, symbols in value.items():
+                norm = normalize_market(market)
+                if norm is None:
+                    raise ValueError(f"'{market}' is not a valid market type")
+                out[norm] = _check_symbols(symbols, f"[{market}]")
+            return out
+        return _check_symbols(value, "")
+
+    @field_validator("intervals")
+    @classmethod
+    def _intervals(cls, value: dict[str, list[str]] | list[str] | None) -> dict[str, list[str]] | list[str] | None:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return _check_intervals(value, "")
+        return {dtype: _check_intervals(items, f"[{dtype}]") for dtype, items in value.items()}
+
+    @field_validator("s5cmd_extra_args")
+    @classmethod
+    def _extra_args(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            # Passed as argv (never through a shell), but a newline could still smuggle a line into a log
+            # or a command file, and a positional argument would change what s5cmd does.
+            if not arg.startswith("-") or any(c in arg for c in "\r\n\0"):
+                raise ValueError(f"{arg!r} is not an option; only s5cmd global options such as '--log=debug'")
+        return value
+
+    @model_validator(mode="after")
+    def _symbols_match_markets(self) -> WorkflowConfig:
+        if isinstance(self.symbols, dict):
+            missing = [m for m in self.markets if not self.symbols.get(m)]
+            if missing:
+                raise ValueError(f"SYMBOLS:no symbols given for market(s) {missing}")
+        return self
+
+    # --- the seed's accessors ---
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in type(self).model_fields else default
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def symbols_for(self, market: str) -> list[str]:
+        return list(self.symbols.get(market, [])) if isinstance(self.symbols, dict) else list(self.symbols)
+
+    @property
+    def manifest_dir(self) -> str:
+        return self.manifest_directory or str(Path(self.output_directory) / "_manifests")
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> WorkflowConfig:
+        """Load a JSON or YAML config; a relative matrix_path that is not found from the CWD is looked
+        up next to the config file."""
+        data = read_config_file(path)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        matrix = data.get("matrix_path")
+        if isinstance(matrix, str) and not Path(matrix).is_absolute() and not Path(matrix).exists():
+            beside = Path(path).parent / matrix
+            if beside.exists():
+                data["matrix_path"] = str(beside)
+        return cls(data)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigurationError(f"Configuration file not found: {path}")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            raise ConfigurationError(f"Configuration file {path} is not valid YAML{where}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(
+                f"Configuration file {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"Configuration file {path} must hold an object (key: value pairs)")
+    return data
+
+
+def _check_keys(values: dict[str, Any]) -> None:
+    fields = list(WorkflowConfig.model_fields)
+    for key in values:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"
+            raise ConfigurationError(f"Unknown configuration key '{key}'{hint}")
+    missing = [k for k in REQUIRED if values.get(k) in (None, "", [], {})]
+    if missing:
+        raise ConfigurationError(f"Missing required configuration: {missing}")
+
+
+def _check_symbols(symbols: list[str], where: str) -> list[str]:
+    if not symbols:
+        raise ValueError(f"SYMBOLS:symbols{where} is empty")
+    for sym in symbols:
+        if not is_valid_symbol(sym):
+            why = " (wildcards need bucket discovery, which this version does not support)" if "*" in sym else ""
+            raise ValueError(f"SYMBOLS:symbols{where}: {sym!r} is not a valid symbol{why}; {SYMBOL_HINT}")
+    return list(dict.fromkeys(symbols))
+
+
+def _check_intervals(items: list[str], where: str) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        norm = normalize_interval(item)
+        if norm is None:
+            raise ValueError(f"unknown interval {item!r} in intervals{where}; valid: 1s 1m 3m 5m 15m 30m 1h 2h "
+                             "4h 6h 8h 12h 1d 3d 1w 1M (1mo)")
+        out.append(norm)
+    if not out:
+        raise ValueError(f"intervals{where} is empty")
+    return list(dict.fromkeys(out))
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, naming the field, in the seed's wording where the seed had one."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if msg.startswith("MARKET:"):
+        return f"Invalid markets in configuration: {msg.removeprefix('MARKET:')}"
+    if msg.startswith("SYMBOLS:"):
+        return f"Invalid symbols in configuration: {msg.removeprefix('SYMBOLS:')}"
+    if err["type"] == "literal_error" and loc == "workflow_type":
+        return f"Invalid workflow_type {err['input']!r}: expected 'archive_collection'"
+    if loc.startswith("date_range"):
+        return f"Invalid date_range: {msg} (expected {{'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}})"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) or loc == "" else f" (got {got!r})"
+    return f"Invalid configuration: {loc or 'config'}: {msg}{shown}"
+
+
+__all__ = ["MARKET_PATHS", "DateRange", "WorkflowConfig", "read_config_file"]

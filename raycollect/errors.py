@@ -1,0 +1,36 @@
+"""The exceptions raycollect raises on purpose, each picklable across Ray.
+
+Ray ships an exception raised inside an actor back to the driver by pickling it; an exception whose
+``__init__`` takes required arguments arrives as ``UnserializableException`` unless it defines
+``__reduce__``. Every class here does, so the type and the message survive the trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RaycollectError(Exception):
+    """Base class: something the user can act on, reported as one line without a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message,))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(RaycollectError):
+    """The workflow config or the availability matrix is invalid (CLI exit code 2)."""
+
+
+class WorkflowError(RaycollectError):
+    """A run could not be carried out (the archive, Ray, or the destination failed)."""
+
+
+class MirrorError(RaycollectError):
+    """The local archive (SeaweedFS) could not be started, seeded or stopped."""

@@ -1,0 +1,178 @@
+"""Expand config x matrix into the plan: a pyarrow Table with one row per archive file.
+
+Expansion is columnar. Periods are computed once per series with numpy, symbols are repeated with
+numpy, and keys are built by pyarrow string kernels, so ten million rows never become ten million
+Python objects. Categorical columns are dictionary-encoded (a few bytes a row instead of a string).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raycollect.archive import CHECKSUM_SUFFIX
+from raycollect.config import WorkflowConfig
+from raycollect.matrix import ArchiveMatrix, MatrixEntry, load_matrix
+from raycollect.selection import Series, resolve
+
+_DICT = pa.dictionary(pa.int32(), pa.string())
+PLAN_SCHEMA = pa.schema(
+    [
+        pa.field("market", _DICT, nullable=False),
+        pa.field("data_type", _DICT, nullable=False),
+        pa.field("partition", _DICT, nullable=False),
+        pa.field("symbol", _DICT, nullable=False),
+        pa.field("interval", _DICT),  # null for types without an interval folder
+        pa.field("period", pa.date32(), nullable=False),  # the day, or the first day of the month
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("checksum_key", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),  # relative to output_directory; mirrors the key
+    ]
+)
+
+
+def build_plan(
+    config: WorkflowConfig, matrix: ArchiveMatrix | None = None, *, today: dt.date | None = None
+) -> pa.Table:
+    """The plan for ``config``; ``today`` (UTC) decides which months are over (auto policy)."""
+    matrix = matrix or load_matrix(config.matrix_path)
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    batches = list(_batches(resolve(config, matrix), config, today))
+    return pa.Table.from_batches(batches, schema=PLAN_SCHEMA)
+
+
+def _batches(series: list[Series], config: WorkflowConfig, today: dt.date) -> Iterator[pa.RecordBatch]:
+    start, end = np.datetime64(config.date_range.start, "D"), np.datetime64(config.date_range.end, "D")
+    for s in series:
+        periods = partition_periods(s.entry, s.interval, start, end, config.partition_policy, np.datetime64(today, "D"))
+        for partition, values in periods.items():
+            if len(values):
+                yield _series_batch(s, partition, values)
+
+
+def partition_periods(
+    entry: MatrixEntry,
+    interval: str | None,
+    start: np.datetime64,
+    end: np.datetime64,
+    policy: str,
+    today: np.datetime64,
+) -> dict[str, np.ndarray]:
+    """Periods per partition (datetime64[D] days; datetime64[M] months) for one series.
+
+    - Types or intervals that exist only daily or only monthly use what exists, whatever the policy;
+      monthly-only ones get every month the range touches (a monthly file is the only way to have
+      any day of it).
+    - ``auto``: monthly files for calendar months that lie wholly inside the range and are over
+      (ended before ``today``); daily files for every other day.
+    - Nothing before ``available_from`` or after ``available_until``.
+    """
+    frm = np.datetime64(entry.available_from, "D")
+    until = np.datetime64(entry.available_until, "D") if entry.available_until else end
+    d0, d1 = max(start, frm), min(end, until)
+    days = np.arange(d0, d1 + 1, dtype="datetime64[D]") if d0 <= d1 else np.array([], dtype="datetime64[D]")
+    months = np.arange(start.astype("datetime64[M]"), end.astype("datetime64[M]") + 1, dtype="datetime64[M]")
+    m_first = months.astype("datetime64[D]")
+    m_last = (months + 1).astype("datetime64[D]") - 1
+    months = months[(m_last >= frm) & (m_first <= until)]
+
+    parts = entry.partitions_for(interval)
+    if parts == ("daily",):
+        return {"daily": days}
+    if parts == ("monthly",):
+        return {"monthly": months}
+    if policy == "daily":
+        return {"daily": days}
+    if policy == "monthly":
+        return {"monthly": months}
+    if policy == "both":
+        return {"daily": days, "monthly": months}
+    m_first = months.astype("datetime64[D]")
+    m_last = (months + 1).astype("datetime64[D]") - 1
+    whole = months[(m_first >= start) & (m_last <= end) & (m_last < today)]
+    covered = np.isin(days.astype("datetime64[M]"), whole)
+    return {"monthly": whole, "daily": days[~covered]}
+
+
+def _dict_column(values: list[str], indices: np.ndarray) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values, pa.string()))
+
+
+def _series_batch(s: Series, partition: str, periods: np.ndarray) -> pa.RecordBatch:
+    n_sym, n_per = len(s.symbols), len(periods)
+    rows = n_sym * n_per
+    sym_idx = np.repeat(np.arange(n_sym, dtype=np.int32), n_per)
+    per_idx = np.tile(np.arange(n_per, dtype=np.int32), n_sym)
+    zeros = np.zeros(rows, dtype=np.int32)
+    parts = [s.entry.key_parts(partition, sym, s.interval) for sym in s.symbols]
+    prefixes = pa.array([p for p, _ in parts], pa.string()).take(pa.array(sym_idx))
+    suffixes = [x for _, x in parts]
+    period_text = pa.array(np.datetime_as_string(periods), pa.string()).take(pa.array(per_idx))
+    if len(set(suffixes)) == 1:
+        suffix: pa.Array | str = suffixes[0]
+    else:  # a custom matrix may put the symbol after {date}
+        suffix = pa.array(suffixes, pa.string()).take(pa.array(sym_idx))
+    key = pc.binary_join_element_wise(prefixes, period_text, suffix, "")
+    checksum = pc.binary_join_element_wise(key, CHECKSUM_SUFFIX, "")
+    if s.interval is None:
+        interval = pa.DictionaryArray.from_arrays(pa.nulls(rows, pa.int32()), pa.array([], pa.string()))
+    else:
+        interval = _dict_column([s.interval], zeros)
+    day_periods = periods.astype("datetime64[D]")
+    columns = [
+        _dict_column([s.market], zeros),
+        _dict_column([s.data_type], zeros),
+        _dict_column([partition], zeros),
+        _dict_column(list(s.symbols), sym_idx),
+        interval,
+        pa.array(np.tile(day_periods, n_sym), pa.date32()),
+        key,
+        checksum,
+        key,  # target mirrors the key: same buffers, no copy
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=PLAN_SCHEMA)
+
+
+def summarize(plan: pa.Table) -> pa.Table:
+    """File counts by market, data type and partition, sorted."""
+    cols = ["market", "data_type", "partition"]
+    plain = pa.table({c: plan[c].cast(pa.string()) for c in cols})
+    return plain.group_by(cols).aggregate([([], "count_all")]).rename_columns([*cols, "files"]).sort_by(
+        [(c, "ascending") for c in cols]
+    )
+
+
+def write_plan(plan: pa.Table, path: str | Path) -> str:
+    """Write the plan as Parquet, CSV or JSON Lines, chosen by the file's extension; returns the format."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        pq.write_table(plan, p)
+        return "parquet"
+    plain = plan.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type)
+                                 for f in plan.schema]))
+    if suffix == ".csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(plain, p)
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        import json
+
+        with p.open("w", encoding="utf-8") as fh:
+            for batch in plain.to_batches(max_chunksize=65_536):
+                for row in batch.to_pylist():
+                    row["period"] = row["period"].isoformat()
+                    fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        return "jsonl"
+    from raycollect.errors import ConfigurationError
+
+    raise ConfigurationError(f"Cannot write the plan to {path}: use a .parquet, .csv or .jsonl file name")

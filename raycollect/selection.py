@@ -1,0 +1,128 @@
+"""Resolve a config against the matrix: which (market, data type, interval) series to plan, for which symbols.
+
+Data types and intervals apply to the selected markets that have them (``fundingRate`` next to ``spot``
+is fine when a futures market is selected too); a name that no selected market has, or that the
+archive does not know at all, is a ConfigurationError rather than an empty plan.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from raycollect.archive import KLINE_TYPES
+from raycollect.config import WorkflowConfig
+from raycollect.errors import ConfigurationError
+from raycollect.matrix import ArchiveMatrix, MatrixEntry
+
+#: Used for a kline-like type when the config names no intervals (the seed's examples omit them).
+DEFAULT_INTERVALS = ("1d",)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One (market, data type, interval) series of files, for a list of symbols."""
+
+    entry: MatrixEntry
+    interval: str | None
+    symbols: tuple[str, ...]
+
+    @property
+    def market(self) -> str:
+        return self.entry.market
+
+    @property
+    def data_type(self) -> str:
+        return self.entry.data_type
+
+
+def resolve(config: WorkflowConfig, matrix: ArchiveMatrix) -> list[Series]:
+    markets = config.markets
+    _check_symbol_markets(config)
+    _check_data_types(config, matrix)
+    wanted = _wanted_intervals(config, matrix)
+    series: list[Series] = []
+    for dtype in config.data_types:
+        for market in markets:
+            entry = matrix.get(market, dtype)
+            if entry is None:
+                continue
+            symbols = tuple(config.symbols_for(market))
+            if not entry.intervals:
+                series.append(Series(entry, None, symbols))
+                continue
+            for interval in wanted.get(dtype, DEFAULT_INTERVALS):
+                if interval in entry.intervals:
+                    series.append(Series(entry, interval, symbols))
+    return series
+
+
+def _check_symbol_markets(config: WorkflowConfig) -> None:
+    if isinstance(config.symbols, dict):
+        extra = [m for m in config.symbols if m not in config.markets]
+        if extra:
+            raise ConfigurationError(
+                f"Invalid symbols in configuration: symbols given for market(s) {extra} that are not in "
+                f"markets {config.markets}; add them to markets or remove them from symbols"
+            )
+
+
+def _check_data_types(config: WorkflowConfig, matrix: ArchiveMatrix) -> None:
+    known = matrix.data_types
+    for dtype in config.data_types:
+        if dtype not in known:
+            close = difflib.get_close_matches(dtype, known, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"known types: {', '.join(known)}"
+            raise ConfigurationError(
+                f"Invalid data_types in configuration: '{dtype}' is not an archive data type; {hint}"
+            )
+        have = [m for m in config.markets if matrix.get(m, dtype) is not None]
+        if not have:
+            raise ConfigurationError(
+                f"Invalid data_types in configuration: '{dtype}' is not available for the selected markets "
+                f"{config.markets}; it exists in: {', '.join(matrix.markets_with(dtype))}"
+            )
+
+
+def _wanted_intervals(config: WorkflowConfig, matrix: ArchiveMatrix) -> dict[str, list[str]]:
+    """Intervals per data type, each checked against the selected markets that have the type."""
+    raw = config.intervals
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        with_intervals = [d for d in config.data_types if _entries_with_intervals(config, matrix, d)]
+        if not with_intervals:
+            raise ConfigurationError(
+                f"Invalid intervals in configuration: none of the data types {config.data_types} has intervals"
+            )
+        wanted = {d: raw for d in with_intervals}
+    else:
+        wanted = raw
+    for dtype, intervals in wanted.items():
+        if dtype not in config.data_types:
+            raise ConfigurationError(
+                f"Invalid intervals in configuration: intervals given for '{dtype}', which is not in data_types "
+                f"{config.data_types}"
+            )
+        entries = _entries_with_intervals(config, matrix, dtype)
+        if not entries:
+            raise ConfigurationError(
+                f"Invalid intervals in configuration: '{dtype}' has no intervals; remove intervals['{dtype}']"
+            )
+        for interval in intervals:
+            if not any(interval in e.intervals for e in entries):
+                where = sorted({e.market for e in matrix.entries.values() if e.data_type == dtype
+                                and interval in e.intervals})
+                raise ConfigurationError(
+                    f"Invalid intervals in configuration: interval '{interval}' of '{dtype}' is not available for "
+                    f"the selected markets {config.markets}; it exists in: {', '.join(where) or 'no market'}"
+                )
+    return wanted
+
+
+def _entries_with_intervals(config: WorkflowConfig, matrix: ArchiveMatrix, dtype: str) -> list[MatrixEntry]:
+    entries = [matrix.get(m, dtype) for m in config.markets]
+    return [e for e in entries if e is not None and e.intervals]
+
+
+__all__ = ["DEFAULT_INTERVALS", "KLINE_TYPES", "Series", "resolve"]

@@ -1,0 +1,135 @@
+"""Bad configs and matrices through the real CLI: exit code 2, one exact line on stderr, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from raycollect.cli import main
+from tests.helpers import MATRIX, base_config, write_json
+
+SYM = "expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP"
+BAD_CONFIGS = [
+    (dict(matrix_path=None), "Missing required configuration: ['matrix_path']"),
+    (dict(markets=[], symbols=None), "Missing required configuration: ['markets', 'symbols']"),
+    (dict(markets=["invalid_market"]),
+     "Invalid markets in configuration: 'invalid_market' is not a valid market type"),
+    (dict(matrix_path="missing_matrix.json"), "Archive matrix file not found: missing_matrix.json"),
+    (dict(max_paralel_downloads=4), "Unknown configuration key 'max_paralel_downloads'; did you mean "
+                                     "'max_parallel_downloads'?"),
+    (dict(workflow_type="realtime"), "Invalid workflow_type 'realtime': expected 'archive_collection'"),
+    (dict(symbols=["../etc"]), f"Invalid symbols in configuration: symbols: '../etc' is not a valid symbol; {SYM}"),
+    (dict(symbols=["BTC/USDT"]), f"Invalid symbols in configuration: symbols: 'BTC/USDT' is not a valid symbol; {SYM}"),
+    (dict(symbols=["BTC USDT"]), f"Invalid symbols in configuration: symbols: 'BTC USDT' is not a valid symbol; {SYM}"),
+    (dict(symbols=["BTCUSDT\nrm -rf /"]),
+     f"Invalid symbols in configuration: symbols: 'BTCUSDT\\nrm -rf /' is not a valid symbol; {SYM}"),
+    (dict(symbols=["BTC'USDT"]),
+     f"Invalid symbols in configuration: symbols: \"BTC'USDT\" is not a valid symbol; {SYM}"),
+    (dict(symbols=["*USDT"]), "Invalid symbols in configuration: symbols: '*USDT' is not a valid symbol (wildcards "
+                              f"need bucket discovery, which this version does not support); {SYM}"),
+    (dict(symbols={"spot": ["btcusdt"]}),
+     f"Invalid symbols in configuration: symbols[spot]: 'btcusdt' is not a valid symbol; {SYM}"),
+    (dict(markets=["spot", "futures_um"], symbols={"spot": ["BTCUSDT"]}),
+     "Invalid symbols in configuration: no symbols given for market(s) ['futures_um']"),
+    (dict(symbols={"spot": ["BTCUSDT"], "futures_cm": ["BTCUSD_PERP"]}),
+     "Invalid symbols in configuration: symbols given for market(s) ['futures_cm'] that are not in markets "
+     "['spot']; add them to markets or remove them from symbols"),
+    (dict(data_types=["fundingRate"], intervals=None),
+     "Invalid data_types in configuration: 'fundingRate' is not available for the selected markets ['spot']; "
+     "it exists in: futures_cm, futures_um"),
+    (dict(data_types=["kline"], intervals=None),
+     "Invalid data_types in configuration: 'kline' is not an archive data type; did you mean 'klines'?"),
+    (dict(data_types=["bookDepth"], intervals=None),
+     "Invalid data_types in configuration: 'bookDepth' is not available for the selected markets ['spot']; "
+     "it exists in: futures_cm, futures_um"),
+    (dict(markets=["futures_um"], intervals={"klines": ["1s"]}),
+     "Invalid intervals in configuration: interval '1s' of 'klines' is not available for the selected markets "
+     "['futures_um']; it exists in: spot"),
+    (dict(intervals={"klines": ["2m"]}),
+     "Invalid configuration: intervals: unknown interval '2m' in intervals[klines]; valid: 1s 1m 3m 5m 15m 30m "
+     "1h 2h 4h 6h 8h 12h 1d 3d 1w 1M (1mo)"),
+    (dict(data_types=["trades"], intervals={"trades": ["1h"]}),
+     "Invalid intervals in configuration: 'trades' has no intervals; remove intervals['trades']"),
+    (dict(intervals={"markPriceKlines": ["1h"]}),
+     "Invalid intervals in configuration: intervals given for 'markPriceKlines', which is not in data_types "
+     "['klines']"),
+    (dict(date_range={"start": "2024-02-01", "end": "2024-01-01"}),
+     "Invalid date_range: end 2024-01-01 is before start 2024-02-01 (expected {'start': 'YYYY-MM-DD', "
+     "'end': 'YYYY-MM-DD'})"),
+    (dict(date_range={"start": "yesterday", "end": "2024-01-01"}),
+     "Invalid date_range: Input should be a valid date or datetime, input is too short (expected {'start': "
+     "'YYYY-MM-DD', 'end': 'YYYY-MM-DD'})"),
+    (dict(date_range={"start": "2024-01-01"}),
+     "Invalid date_range: Field required (expected {'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'})"),
+    (dict(batch_size=0), "Invalid configuration: batch_size: Input should be greater than or equal to 1 (got 0)"),
+    (dict(max_parallel_downloads="many"),
+     "Invalid configuration: max_parallel_downloads: Input should be a valid integer, unable to parse string as an "
+     "integer (got 'many')"),
+    (dict(downloader="curl"), "Invalid configuration: downloader: Input should be 's5cmd' or 'boto3' (got 'curl')"),
+    (dict(partition_policy="weekly"),
+     "Invalid configuration: partition_policy: Input should be 'auto', 'daily', 'monthly' or 'both' (got 'weekly')"),
+    (dict(timeout_seconds=-5),
+     "Invalid configuration: timeout_seconds: Input should be greater than or equal to 1 (got -5)"),
+    (dict(s5cmd_extra_args=["rm", "s3://x/*"]),
+     "Invalid configuration: s5cmd_extra_args: 'rm' is not an option; only s5cmd global options such as "
+     "'--log=debug' (got ['rm', 's3://x/*'])"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_CONFIGS, ids=[m[:60] for _, m in BAD_CONFIGS])
+def test_bad_config_exits_2_with_one_exact_line(tmp_path, capsys, overrides, message):
+    path = write_json(tmp_path / "c.json", base_config(**overrides))
+    assert main(["plan", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"raycollect: error: {message}\n"
+    assert captured.out == ""
+
+
+def test_bad_json_config_names_line_and_column(tmp_path, capsys):
+    path = tmp_path / "c.json"
+    path.write_text('{"workflow_type": "archive_collection",\n "markets": ["spot"]\n "x": 1}')
+    assert main(["plan", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"raycollect: error: Configuration file {path} is not valid JSON: Expecting ',' delimiter at line 3 column 2\n")
+
+
+def test_bad_matrix_through_the_cli(tmp_path, capsys):
+    doc = json.loads(MATRIX.read_text())
+    doc["availability_matrix"][0]["filename_pattern"] = "{symbol}-{interval}-{day}.zip"
+    matrix = write_json(tmp_path / "m.json", doc)
+    path = write_json(tmp_path / "c.json", base_config(matrix_path=str(matrix)))
+    assert main(["plan", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"raycollect: error: Invalid archive matrix {matrix}: entry 0 (spot/klines): unknown placeholder {{day}} in "
+        "'filename_pattern'; allowed: ['data_type', 'date', 'interval', 'symbol']\n")
+
+
+def test_plan_prints_counts_and_writes_every_format(tmp_path, capsys):
+    cfg = base_config(markets=["spot", "futures_um"], data_types=["klines", "fundingRate"],
+                      date_range={"start": "2024-01-30", "end": "2024-03-02"}, partition_policy="auto")
+    path = write_json(tmp_path / "c.json", cfg)
+    for ext in ("parquet", "csv", "jsonl"):
+        assert main(["plan", str(path), "--output", str(tmp_path / f"plan.{ext}")]) == 0
+    out = capsys.readouterr().out
+    assert "futures_um  fundingRate  monthly        3" in out
+    assert "spot        klines       monthly        1" in out
+    assert "spot        klines       daily          4" in out
+    assert "total: 13 files" in out
+    table = pq.read_table(tmp_path / "plan.parquet")
+    csv_lines = (tmp_path / "plan.csv").read_text().splitlines()
+    json_rows = [json.loads(x) for x in (tmp_path / "plan.jsonl").read_text().splitlines()]
+    assert table.num_rows == len(csv_lines) - 1 == len(json_rows) == 13
+    assert sorted(r["key"] for r in json_rows) == sorted(table["key"].to_pylist())
+    assert "data/spot/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2024-02.zip" in table["key"].to_pylist()
+    assert {"period": "2024-02-01", "partition": "monthly"}.items() <= next(
+        r for r in json_rows if r["key"].endswith("BTCUSDT-1h-2024-02.zip")).items()
+
+
+def test_console_script_has_no_traceback_on_errors(tmp_path):
+    path = write_json(tmp_path / "c.json", base_config(markets=["invalid_market"]))
+    proc = subprocess.run([sys.executable, "-m", "raycollect", "plan", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == ("raycollect: error: Invalid markets in configuration: 'invalid_market' is not a valid "
+                           "market type\n")

@@ -1,0 +1,45 @@
+import pickle
+
+from raycollect.config import WorkflowConfig
+from raycollect.errors import ConfigurationError, WorkflowError
+from tests.helpers import base_config
+
+
+def test_seed_defaults_and_accessors():
+    cfg = WorkflowConfig(base_config())
+    assert (cfg.batch_size, cfg.max_parallel_downloads, cfg.timeout_seconds) == (100, 8, 300)
+    assert (cfg.enable_batch_mode, cfg.enable_resume, cfg.download_checksum, cfg.force_redownload) == (
+        True, True, True, False)
+    assert (cfg.bucket, cfg.region, cfg.endpoint_url, cfg.downloader) == (
+        "data.binance.vision", "ap-northeast-1", None, "s5cmd")
+    assert cfg.partition_policy == "auto"
+    assert cfg.get("batch_size") == 100
+    assert cfg.get("no_such_key", "fallback") == "fallback"
+    d = cfg.to_dict()
+    assert d["date_range"] == {"start": "2024-01-01", "end": "2024-01-02"}
+    assert WorkflowConfig(d) == cfg
+    assert cfg.manifest_dir.endswith("out/_manifests")
+
+
+def test_aliases_and_month_interval():
+    cfg = WorkflowConfig(base_config(markets=["um_futures", "cm_futures"], symbols={
+        "um_futures": ["BTCUSDT"], "cm_futures": ["BTCUSD_PERP"]}, intervals={"klines": ["1M", "1h"]}))
+    assert cfg.markets == ["futures_um", "futures_cm"]
+    assert cfg.symbols_for("futures_cm") == ["BTCUSD_PERP"]
+    assert cfg.intervals == {"klines": ["1mo", "1h"]}
+
+
+def test_yaml_and_json_files(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "workflow_type: archive_collection\nmatrix_path: m.json\noutput_directory: out\nmarkets: [spot]\n"
+        "symbols: [BTCUSDT]\ndata_types: [trades]\n")
+    (tmp_path / "m.json").write_text("{}")
+    cfg = WorkflowConfig.from_file(tmp_path / "c.yaml")
+    assert cfg.matrix_path == str(tmp_path / "m.json")  # found beside the config file
+    assert cfg.data_types == ["trades"]
+
+
+def test_errors_survive_pickling_across_processes():
+    for exc in (ConfigurationError("Missing required configuration: ['matrix_path']"), WorkflowError("boom")):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
