@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,10 @@ lint: $(STAMP)
 bench-plan: $(STAMP)
 	$(BIN)/python tests/bench/bench_plan.py
 
-bench: bench-plan
+bench-seed: $(STAMP)
+	$(BIN)/python tests/bench/bench_seed.py
+
+bench: bench-plan bench-seed
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

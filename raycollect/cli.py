@@ -59,13 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="workflow config (JSON or YAML)")
     p.add_argument("--output", "-o", help="write the plan to FILE (.parquet, .csv or .jsonl)")
     p.set_defaults(func=_cmd_plan)
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+
+    m = sub.add_parser("mirror", help="a local archive: SeaweedFS serving real and generated archive files")
+    msub = m.add_subparsers(dest="mirror_command", required=True, metavar="ACTION")
+    s = msub.add_parser("serve", help="start a local S3 archive on 127.0.0.1 and serve until Ctrl-C")
+    s.add_argument("--port", type=int, help="S3 port (default: a free one)")
+    s.add_argument("--data-dir", help="keep SeaweedFS data here (default: a temporary directory, removed on exit)")
+    s.add_argument("--seed", choices=["demo", "real", "none"], default="demo",
+                   help="demo: generated demo archive plus the real files (default); real: only the 4 real files")
+    s.add_argument("--upload", action="append", default=[], metavar="DIR",
+                   help="also upload DIR (a tree holding data/...) at its relative paths; repeatable")
+    s.add_argument("--bucket", default="data.binance.vision", help="bucket name (default: data.binance.vision)")
+    s.set_defaults(func=_lazy("raycollect.mirror.cli", "serve"))
     return parser
 
 
-#: Subcommands defined in other modules register themselves here (kept import-light for `plan`).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A handler imported on use, so `raycollect plan` does not pay for Ray or boto3 imports."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), name)(args))
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 from raycollect.archive import MARKET_PATHS, PARTITIONS, normalize_interval, normalize_market
 from raycollect.errors import ConfigurationError
 
+#: The matrix shipped with the package (a link to matrices/binance_archive_matrix.json in the repository).
+BUNDLED_MATRIX = Path(__file__).resolve().parent / "data" / "binance_archive_matrix.json"
 URL_FIELDS = frozenset({"partition", "data_type", "symbol", "interval", "filename"})
 FILENAME_FIELDS = frozenset({"symbol", "interval", "data_type", "date"})
 _ENTRY_KEYS = frozenset(

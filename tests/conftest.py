@@ -1,0 +1,48 @@
+"""Session-wide fixtures: one local archive (SeaweedFS) for all integration tests, started on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from raycollect.mirror import GeneratedArchive, LocalArchive, Quirks, generate_archive, plan_for
+from raycollect.mirror.seed import seed_real, upload_tree
+
+# The test archive: spot and futures files over a few days with the quirks a collector must survive.
+TEST_SELECTION = dict(
+    markets=["spot", "futures_um"], symbols=["BTCUSDT", "ETHUSDT"], data_types=["klines", "aggTrades"],
+    intervals={"klines": ["1m", "1mo", "1h"]}, start="2024-01-30", end="2024-02-03", partition_policy="both",
+)
+GAP = "data/spot/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2024-02-01.zip"
+NO_SIDECAR = "data/spot/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2024-02-02.zip"
+BAD_SIDECAR = "data/futures/um/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2024-02-02.zip"
+TEST_QUIRKS = Quirks(missing=frozenset({GAP}), no_checksum=frozenset({NO_SIDECAR}),
+                     bad_checksum=frozenset({BAD_SIDECAR}))
+
+
+@dataclass
+class SeededArchive:
+    server: LocalArchive
+    generated: GeneratedArchive
+    source: Path  # the generated tree, as uploaded
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.server.endpoint_url
+
+    @property
+    def bucket(self) -> str:
+        return self.server.bucket
+
+
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededArchive]:
+    source = tmp_path_factory.mktemp("archive-src")
+    generated = generate_archive(source, plan_for(**TEST_SELECTION), seed=11, quirks=TEST_QUIRKS)
+    with LocalArchive() as server:
+        upload_tree(server.endpoint_url, server.bucket, source)
+        seed_real(server.endpoint_url, server.bucket)
+        yield SeededArchive(server, generated, source)
