@@ -41,7 +41,8 @@ def format_table(rows: list[dict[str, object]], columns: Sequence[str]) -> str:
 
     body = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(r.get(c), int | float) for r in rows) and bool(rows) for c in columns]
+    numeric = [any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in rows)
+               and all(r.get(c) is None or isinstance(r.get(c), int | float) for r in rows) for c in columns]
 
     def line(cells: Sequence[str]) -> str:
         padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(cells, widths, numeric, strict=True))
@@ -60,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write the plan to FILE (.parquet, .csv or .jsonl)")
     p.set_defaults(func=_cmd_plan)
 
+    r = sub.add_parser("run", help="collect the files a config asks for, on Ray (local or a cluster)")
+    r.add_argument("config", help="workflow config (JSON or YAML)")
+    _run_options(r)
+    r.set_defaults(func=_lazy("raycollect.run_cli", "run"))
+
+    d = sub.add_parser("demo", help="collect a sample from a bundled local archive and query its manifest")
+    d.add_argument("--output-directory", help="where the demo's files land (default: ./demo-output)")
+    d.add_argument("--downloader", choices=["s5cmd", "boto3"], default="s5cmd")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    d.set_defaults(func=_lazy("raycollect.run_cli", "demo"))
+
     m = sub.add_parser("mirror", help="a local archive: SeaweedFS serving real and generated archive files")
     msub = m.add_subparsers(dest="mirror_command", required=True, metavar="ACTION")
     s = msub.add_parser("serve", help="start a local S3 archive on 127.0.0.1 and serve until Ctrl-C")
@@ -72,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bucket", default="data.binance.vision", help="bucket name (default: data.binance.vision)")
     s.set_defaults(func=_lazy("raycollect.mirror.cli", "serve"))
     return parser
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    from raycollect.run_cli import add_run_options
+
+    add_run_options(p)
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:

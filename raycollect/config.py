@@ -72,7 +72,11 @@ class WorkflowConfig(BaseModel):
     # --- how ---
     downloader: Literal["s5cmd", "boto3"] = Field(default="s5cmd", description="Per-actor download engine.")
     batch_size: int = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
-    max_parallel_downloads: int = Field(default=8, ge=1, le=4096, description="Downloader actors to start.")
+    max_parallel_downloads: int = Field(
+        default=8, ge=1, le=4096,
+        description="Upper bound on downloader actors; fewer start when the cluster has fewer CPU slots.")
+    num_actors: int | None = Field(default=None, ge=1, le=4096, description="Exact actor count (overrides).")
+    workers_per_actor: int = Field(default=32, ge=1, le=512, description="Concurrent transfers per actor.")
     enable_batch_mode: bool = Field(default=True, description="s5cmd: one `s5cmd run` per shard.")
     enable_resume: bool = Field(default=True, description="Skip files already collected and verified.")
     download_checksum: bool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")

@@ -1,0 +1,54 @@
+"""The downloader actor: one per slot, each owning one engine (s5cmd or boto3) and one storage.
+
+Actor options, on purpose:
+- ``max_restarts=0`` and ``max_task_retries=0``: the driver (raycollect.dispatch) replaces a dead actor
+  and requeues its shards itself, so attempts are counted per shard and recorded in the manifest,
+  instead of Ray silently retrying onto a restarted actor.
+- ``num_cpus=ACTOR_CPUS`` (0.5): transfers are I/O bound, but SHA-256 and the engine's own process
+  use about half a core per busy actor; this also caps actors per node to twice its cores.
+- ``scheduling_strategy="SPREAD"``: on a cluster, actors go to different nodes first.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow as pa
+import ray
+
+from raycollect.downloaders.base import DownloaderSettings, make_downloader
+from raycollect.shard import process_shard
+from raycollect.storage import BaseStorage
+
+ACTOR_CPUS = 0.5
+
+
+class DownloaderActor:
+    def __init__(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool) -> None:
+        self.kind = kind
+        self.downloader = make_downloader(kind, settings)
+        self.storage = storage
+        self.verify = verify
+        self.timeout = float(settings.timeout_seconds)
+        ctx = ray.get_runtime_context()
+        self.node_id = ctx.get_node_id()
+        self.actor_id = ctx.get_actor_id()
+
+    def info(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node_id": self.node_id, "actor_id": self.actor_id}
+
+    def run_shard(self, shard_id: int, tasks: dict[str, list[Any]]) -> pa.RecordBatch:
+        results = process_shard(tasks, downloader=self.downloader, storage=self.storage, verify=self.verify,
+                                timeout=self.timeout)
+        n = results.num_rows
+        return results.append_column("node_id", pa.array([self.node_id] * n, pa.string())).append_column(
+            "actor_id", pa.array([self.actor_id] * n, pa.string()))
+
+
+def actor_class(resources: dict[str, float] | None = None) -> Any:
+    """The Ray actor class with raycollect's options (see the module docstring for why)."""
+    return ray.remote(DownloaderActor).options(
+        num_cpus=ACTOR_CPUS, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD",
+        resources=resources or {},
+    )

@@ -1,0 +1,78 @@
+"""boto3 engine: a thread pool of streaming ``get_object`` calls that hash while they write.
+
+No HEAD before GET and no second read of the file: the SHA-256 is computed from the bytes as they
+arrive. botocore's adaptive retry mode handles throttling (503 SlowDown) and transient 5xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from raycollect.downloaders.base import DownloaderSettings, Outcome, check_key
+
+CHUNK = 1 << 20
+
+
+class Boto3Downloader:
+    name = "boto3"
+
+    def __init__(self, settings: DownloaderSettings) -> None:
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        self.s = settings
+        config = Config(
+            signature_version=UNSIGNED,  # the archive is public: anonymous reads, no credentials needed
+            retries={"mode": "adaptive", "max_attempts": 5},
+            max_pool_connections=settings.workers,  # one connection per worker thread, none waiting
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self.client = boto3.session.Session().client(
+            "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config)
+        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="raycollect-get")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def transfer(self, pairs: list[tuple[str, str]], timeout: float) -> dict[str, Outcome]:
+        deadline = time.monotonic() + timeout
+        futures: dict[Future[Outcome], str] = {self.pool.submit(self._get, k, d, deadline): k for k, d in pairs}
+        done, pending = wait(futures, timeout=timeout)
+        outcomes: dict[str, Outcome] = {}
+        for fut in pending:
+            fut.cancel()
+            outcomes[futures[fut]] = Outcome(False, error=f"boto3 timed out after {timeout:.0f}s (timeout_seconds)")
+        for fut in done:
+            try:
+                outcomes[futures[fut]] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - any failure of one file is that file's outcome
+                outcomes[futures[fut]] = Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500], transient=True)
+        return outcomes
+
+    def _get(self, key: str, dst: str, deadline: float) -> Outcome:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if time.monotonic() > deadline:
+            return Outcome(False, error="boto3 timed out before the transfer started (timeout_seconds)")
+        try:
+            resp = self.client.get_object(Bucket=self.s.bucket, Key=check_key(key))
+            h = hashlib.sha256()
+            size = 0
+            with open(dst, "wb") as fh:
+                for chunk in resp["Body"].iter_chunks(CHUNK):
+                    h.update(chunk)
+                    fh.write(chunk)
+                    size += len(chunk)
+            return Outcome(True, size=size, sha256=h.hexdigest())
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+                return Outcome(False, missing=True, error=f"NoSuchKey: {key}")
+            return Outcome(False, error=f"{code or status}: {exc}"[:500], transient=status is None or status >= 500)
+        except (BotoCoreError, OSError) as exc:
+            return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500], transient=True)

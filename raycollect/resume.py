@@ -1,0 +1,72 @@
+"""Resume: drop from the plan what an earlier run already collected and verified.
+
+A planned file is skipped without any request when the newest manifest row for its key says
+``success`` (or ``skipped``) with a verified checksum, and the file at its target path has the size
+that row recorded. A file found on disk with no such row is not trusted blindly: it is sent to an
+actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and
+skips it only on a match. ``force_redownload`` (or ``enable_resume: false``) skips nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raycollect.manifest import latest_per_key
+from raycollect.storage import BaseStorage
+
+SKIP_COLUMNS = ["key", "size_bytes", "sha256", "expected_sha256", "checksum_verified"]
+
+
+def split_for_resume(
+    plan: pa.Table, storage: BaseStorage, manifest_dir: str, *, resume: bool, verify: bool
+) -> tuple[pa.Table, pa.Table]:
+    """(todo: the plan rows to send, with a ``verify_existing`` column; done: SKIP_COLUMNS of skipped rows)."""
+    empty_done = pa.table({c: pa.array([], t) for c, t in
+                           zip(SKIP_COLUMNS, [pa.string(), pa.int64(), pa.string(), pa.string(), pa.bool_()],
+                               strict=True)})
+    if not resume or plan.num_rows == 0:
+        todo = plan.append_column("verify_existing", pa.array([False] * plan.num_rows, pa.bool_()))
+        return todo, _with_plan(plan.slice(0, 0), empty_done)
+    root = str(storage.root)
+    targets = plan["target"].to_pylist()
+    skip = [False] * plan.num_rows
+    done = empty_done
+    latest = latest_per_key(manifest_dir)
+    if latest is not None:
+        good = pc.is_in(latest["status"], pa.array(["success", "skipped"]))
+        if verify:
+            good = pc.and_(good, pc.fill_null(latest["checksum_verified"], False))
+        latest = latest.filter(good)
+        index = {k: i for i, k in enumerate(latest["key"].to_pylist())}
+        sizes = latest["size_bytes"].to_pylist()
+        done_rows: list[int] = []
+        for i, key in enumerate(plan["key"].to_pylist()):
+            j = index.get(key)
+            if j is None:
+                continue
+            try:
+                if os.stat(os.path.join(root, targets[i])).st_size == sizes[j]:
+                    skip[i] = True
+                    done_rows.append(j)
+            except OSError:
+                pass
+        done = latest.take(pa.array(done_rows, pa.int64())).select(SKIP_COLUMNS).cast(empty_done.schema)
+    keep = [i for i, s in enumerate(skip) if not s]
+    todo = plan.take(pa.array(keep, pa.int64()))
+    existing = [os.path.exists(os.path.join(root, targets[i])) for i in keep]
+    skipped_plan = plan.filter(pa.array(skip))
+    # Align `done` with the skipped plan rows by key (the manifest may list keys in any order).
+    order = {k: i for i, k in enumerate(done["key"].to_pylist())}
+    done = done.take(pa.array([order[k] for k in skipped_plan["key"].to_pylist()], pa.int64()))
+    return todo.append_column("verify_existing", pa.array(existing, pa.bool_())), _with_plan(skipped_plan, done)
+
+
+def _with_plan(plan_rows: pa.Table, done: pa.Table) -> pa.Table:
+    """The skipped plan rows with their manifest facts attached (same order)."""
+    out = plan_rows
+    for name in SKIP_COLUMNS[1:]:
+        out = out.append_column(name, done[name])
+    return out

@@ -1,0 +1,120 @@
+"""``raycollect run`` and ``raycollect demo``: run a collection and print what happened."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from raycollect.config import WorkflowConfig
+from raycollect.progress import human_bytes
+
+DEMO_CONFIG = Path(__file__).resolve().parent / "data" / "demo.json"
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint-url", help="S3 endpoint of the source archive (a mirror); default: AWS")
+    p.add_argument("--output-directory", help="where files land (overrides the config)")
+    p.add_argument("--manifest-directory", help="where manifests land (default: <output>/_manifests)")
+    p.add_argument("--downloader", choices=["s5cmd", "boto3"], help="download engine (overrides the config)")
+    p.add_argument("--max-parallel-downloads", type=int, help="upper bound on downloader actors")
+    p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a new local Ray)")
+    p.add_argument("--force", action="store_true", help="fetch every file again (force_redownload)")
+    p.add_argument("--no-resume", action="store_true", help="do not skip files collected before")
+    p.add_argument("--strict", action="store_true", help="count missing files as failures (exit code 3)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "endpoint_url": args.endpoint_url, "output_directory": args.output_directory,
+        "manifest_directory": args.manifest_directory, "downloader": args.downloader,
+        "max_parallel_downloads": args.max_parallel_downloads,
+    }  # fmt: skip
+    if args.force:
+        out["force_redownload"] = True
+    if args.no_resume:
+        out["enable_resume"] = False
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    from raycollect.workflow import ArchiveCollectionWorkflow
+
+    config = WorkflowConfig.from_file(args.config, **_overrides(args))
+    workflow = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
+                                         show_progress=not args.no_progress)
+    result = workflow.execute()
+    print_summary(result)
+    return int(result["exit_code"])
+
+
+def print_summary(result: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout
+    s = result["collection_stats"]
+    secs = max(s["processing_time_seconds"], 1e-9)
+    fetched = s["successful_tasks"] + s["failed_tasks"] + s["missing_tasks"]
+    lines = [
+        f"run {result['run_id']}: {result['status']} in {secs:.1f}s",
+        f"  planned {s['total_tasks']:,}: success {s['successful_tasks']:,}, skipped {s['skipped_tasks']:,}, "
+        f"missing {s['missing_tasks']:,}, failed {s['failed_tasks']:,}",
+        f"  downloaded {result['total_size_formatted']} at {human_bytes(s['total_bytes'] / secs)}/s "
+        f"({fetched / secs:,.0f} files/s)",
+        f"  files:    {result['output_directory']}",
+        f"  manifest: {result['manifest_directory']}/files/run_id={result['run_id']}/",
+    ]
+    if result.get("error"):
+        lines.append(f"  error: {result['error']}")
+    if result["missing"]:
+        lines.append(f"  missing ({s['missing_tasks']:,}; not in the archive, e.g. not published yet):")
+        lines += [f"    {k}" for k in result["missing"][:10]]
+    if result["failures"]:
+        lines.append(f"  failed ({s['failed_tasks']:,}):")
+        lines += [f"    {k}: {e}" for k, e in result["failures"][:10]]
+    print("\n".join(lines), file=out)
+
+
+DEMO_QUERIES = [
+    ("Files and bytes per market, data type and status (this run)",
+     "SELECT market, data_type, status, count(*) AS files, sum(size_bytes) AS bytes FROM files "
+     "WHERE run_id = $run GROUP BY ALL ORDER BY ALL"),
+    ("The real archive files, verified against their .CHECKSUM",
+     "SELECT key, size_bytes, left(sha256, 16) AS sha256_prefix, checksum_verified FROM files "
+     "WHERE run_id = $run AND key IN ($real) ORDER BY key"),
+    ("Files that are not in the archive (status missing)",
+     "SELECT key, error FROM files WHERE run_id = $run AND status = 'missing' ORDER BY key"),
+]
+
+
+def demo(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from raycollect.cli import format_table
+    from raycollect.manifest import files_glob, sql_string, to_arrow
+    from raycollect.mirror import REAL_KEYS, LocalArchive
+    from raycollect.mirror.seed import seed_demo
+    from raycollect.workflow import ArchiveCollectionWorkflow
+
+    output = Path(args.output_directory or "demo-output").resolve()
+    print("starting the local archive (SeaweedFS) and seeding the demo archive ...", flush=True)
+    with LocalArchive() as archive:
+        generated = seed_demo(archive.endpoint_url, archive.bucket)
+        print(f"local archive at {archive.endpoint_url}: {generated.objects + 8:,} objects "
+              f"({len(generated.written) + 4:,} zips, 4 of them real archive files)")
+        config = WorkflowConfig.from_file(DEMO_CONFIG, endpoint_url=archive.endpoint_url, output_directory=str(output),
+                                          downloader=args.downloader)
+        print(f"collecting {config.date_range.start}..{config.date_range.end} of {', '.join(config.data_types)} "
+              f"into {output} with {config.downloader} on a local Ray ...", flush=True)
+        result = ArchiveCollectionWorkflow(config, show_progress=not args.no_progress).execute()
+    print_summary(result)
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW files AS SELECT * FROM read_parquet({sql_string(files_glob(config.manifest_dir))}, "
+            "hive_partitioning = true)")
+    real = ", ".join(sql_string(k) for k in REAL_KEYS)
+    for title, sql in DEMO_QUERIES:
+        query = sql.replace("$run", sql_string(result["run_id"])).replace("$real", real)
+        table = to_arrow(con.sql(query))
+        print(f"\n-- {title}\n{query}\n{format_table(table.to_pylist(), table.column_names)}")
+    print(f"\nmanifests: {config.manifest_dir} (query them with DuckDB or pyarrow: README, 'Querying manifests')")
+    return int(result["exit_code"])

@@ -1,0 +1,203 @@
+"""Collect one shard: download zips and sidecars to temporary names, verify SHA-256, commit atomically.
+
+This is the one place that decides what reaches a final path, for both engines:
+- every file is written to ``.<name>.<token>.part`` in its target directory, never to the final name;
+- it is renamed into place only after its SHA-256 equals the first token of its ``.CHECKSUM``
+  (or, with verification off, after a complete transfer);
+- a mismatch, a missing sidecar, a timeout or an error leaves the final path as it was (absent, or
+  the previous verified copy) and the temporary files are removed.
+Per-file failures are data (a status and an error), never exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from raycollect.checksum import ChecksumFormatError, parse_checksum, sha256_file
+from raycollect.downloaders.base import Downloader, Outcome, check_key
+from raycollect.storage import BaseStorage
+
+#: Transfer attempts per file inside one shard, for transient errors only (404 and mismatches are final).
+FILE_ATTEMPTS = 3
+#: Seconds before the 2nd and 3rd attempt (the engines' own retries already absorbed short blips).
+BACKOFF = (0.5, 2.0)
+
+RESULT_SCHEMA = pa.schema([
+    pa.field("key", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),  # success | skipped | missing | failed
+    pa.field("size_bytes", pa.int64()),
+    pa.field("sha256", pa.string()),
+    pa.field("expected_sha256", pa.string()),
+    pa.field("checksum_verified", pa.bool_(), nullable=False),
+    pa.field("attempts", pa.int32(), nullable=False),
+    pa.field("error", pa.string()),
+    pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("finished_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("duration_s", pa.float64(), nullable=False),
+])  # fmt: skip
+
+
+@dataclass
+class _File:
+    key: str
+    checksum_key: str
+    target: str
+    verify_existing: bool
+    final: Path | None = None
+    tmp: Path | None = None
+    tmp_sum: Path | None = None
+    expected: str | None = None
+    sidecar_done: bool = False
+    result: dict[str, Any] | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+
+def process_shard(
+    tasks: dict[str, list[Any]],
+    *,
+    downloader: Downloader,
+    storage: BaseStorage,
+    verify: bool,
+    timeout: float,
+) -> pa.RecordBatch:
+    """Results for ``tasks`` (columns key, checksum_key, target, verify_existing), in the same order."""
+    files = [_File(*row) for row in zip(tasks["key"], tasks["checksum_key"], tasks["target"],
+                                        tasks["verify_existing"], strict=True)]
+    deadline = time.monotonic() + timeout
+    try:
+        for f in files:
+            _prepare(f, storage)
+        if verify:
+            _check_existing([f for f in files if f.result is None and f.verify_existing], downloader, deadline)
+        _download([f for f in files if f.result is None], downloader, verify, deadline)
+    finally:
+        for f in files:
+            for p in (f.tmp, f.tmp_sum):
+                if p is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+    return pa.RecordBatch.from_pylist([f.result for f in files], schema=RESULT_SCHEMA)
+
+
+def _finish(f: _File, status: str, *, size: int | None = None, sha: str | None = None, verified: bool = False,
+            error: str | None = None) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    f.result = {
+        "key": f.key, "status": status, "size_bytes": size, "sha256": sha, "expected_sha256": f.expected,
+        "checksum_verified": verified, "attempts": f.attempts, "error": error, "started_at": f.started,
+        "finished_at": now, "duration_s": (now - f.started).total_seconds(),
+    }  # fmt: skip
+
+
+def _prepare(f: _File, storage: BaseStorage) -> None:
+    try:
+        check_key(f.key)
+        check_key(f.checksum_key)
+        f.final = storage.resolve(f.target)
+        f.final.parent.mkdir(parents=True, exist_ok=True)  # exist_ok: many threads and actors race here
+    except Exception as exc:  # noqa: BLE001 - a bad target is this file's failure, not the shard's
+        _finish(f, "failed", error=f"refused: {exc}")
+        return
+    token = uuid.uuid4().hex[:12]  # unique per attempt: a duplicated shard never shares a temp file
+    f.tmp = f.final.with_name(f".{f.final.name}.{token}.part")
+    f.tmp_sum = f.final.with_name(f".{f.final.name}.CHECKSUM.{token}.part")
+
+
+def _read_sidecar(f: _File, outcome: Outcome | None) -> str | None:
+    """Sets f.expected from a downloaded sidecar; returns an error text when there is none."""
+    if outcome is None or not outcome.ok:
+        if outcome is not None and outcome.missing:
+            return f"checksum sidecar missing: {f.checksum_key}"
+        return f"checksum sidecar not fetched: {outcome.error if outcome else 'no result'}"
+    try:
+        f.expected = parse_checksum(f.tmp_sum.read_bytes())  # type: ignore[union-attr]
+    except (OSError, ChecksumFormatError) as exc:
+        return f"checksum sidecar unreadable: {exc}"
+    f.sidecar_done = True
+    return None
+
+
+def _check_existing(files: list[_File], downloader: Downloader, deadline: float) -> None:
+    """A file already at its final path with no manifest row: skip it if it matches the remote sidecar."""
+    if not files:
+        return
+    outcomes = downloader.transfer([(f.checksum_key, str(f.tmp_sum)) for f in files], _left(deadline))
+    for f in files:
+        if _read_sidecar(f, outcomes.get(f.checksum_key)) is not None or f.final is None:
+            continue
+        try:
+            digest = sha256_file(f.final)
+        except OSError:
+            continue
+        if digest == f.expected:
+            _finish(f, "skipped", size=f.final.stat().st_size, sha=digest, verified=True)
+
+
+def _download(files: list[_File], downloader: Downloader, verify: bool, deadline: float) -> None:
+    for attempt in range(FILE_ATTEMPTS):
+        todo = [f for f in files if f.result is None]
+        if not todo:
+            return
+        if attempt:
+            time.sleep(min(BACKOFF[min(attempt - 1, len(BACKOFF) - 1)], max(0.0, _left(deadline))))
+        if _left(deadline) <= 0:
+            break
+        pairs = [(f.key, str(f.tmp)) for f in todo]
+        pairs += [(f.checksum_key, str(f.tmp_sum)) for f in todo if verify and not f.sidecar_done]
+        outcomes = downloader.transfer(pairs, _left(deadline))
+        last = attempt == FILE_ATTEMPTS - 1
+        for f in todo:
+            f.attempts += 1
+            _settle(f, outcomes.get(f.key), outcomes.get(f.checksum_key), verify, last)
+    for f in files:
+        if f.result is None:
+            _finish(f, "failed", error=f.last_error or "timed out (timeout_seconds) before the transfer finished")
+
+
+def _settle(f: _File, zip_out: Outcome | None, sum_out: Outcome | None, verify: bool, last: bool) -> None:
+    """Decide one file after a transfer round; leaves f.result None when another round may help."""
+    if zip_out is None:
+        f.last_error = "no result from the downloader"
+        return
+    if not zip_out.ok:
+        if zip_out.missing:
+            _finish(f, "missing", error="not in the archive (404 NoSuchKey)")
+        elif not zip_out.transient or last:
+            _finish(f, "failed", error=zip_out.error)
+        else:
+            f.last_error = zip_out.error
+        return
+    digest = zip_out.sha256 or sha256_file(f.tmp)  # type: ignore[arg-type]
+    size = f.tmp.stat().st_size  # type: ignore[union-attr]
+    if verify and not f.sidecar_done:
+        problem = _read_sidecar(f, sum_out)
+        if problem is not None:
+            transient = sum_out is not None and sum_out.transient and not last
+            if transient:
+                f.last_error = problem
+            else:
+                _finish(f, "failed", size=size, sha=digest, error=problem)
+            return
+    if verify and digest != f.expected:
+        _finish(f, "failed", size=size, sha=digest,
+                error=f"checksum mismatch: expected {f.expected}, got {digest}")
+        return
+    os.replace(f.tmp, f.final)  # type: ignore[arg-type] - atomic on one filesystem: same directory
+    if verify:
+        os.replace(f.tmp_sum, f.final.with_name(f.final.name + ".CHECKSUM"))  # type: ignore[arg-type, union-attr]
+    _finish(f, "success", size=size, sha=digest, verified=verify)
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()

@@ -1,0 +1,272 @@
+"""The driver: config -> plan -> resume filter -> shards -> actors -> manifest -> run record -> summary.
+
+``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()`` returning the seed's result dict,
+``get_job_config()`` as the Ray counterpart of ``get_flow_config``) on top of Ray actors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raycollect.config import WorkflowConfig
+from raycollect.errors import ConfigurationError
+from raycollect.manifest import ManifestWriter, new_run_id, write_ingestion_metadata, write_run_record
+from raycollect.matrix import load_matrix
+from raycollect.metrics import MetricsCollector
+from raycollect.models import DataZone, IngestionMetadata
+from raycollect.plan import build_plan
+from raycollect.progress import Progress, human_bytes
+from raycollect.resume import split_for_resume
+from raycollect.storage import BaseStorage, LocalStorage
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_FAILED = 0, 3
+_PLAN_COLUMNS = ["market", "data_type", "partition", "symbol", "interval", "period", "key"]
+
+
+class ArchiveCollectionWorkflow:
+    """Collect what ``config`` asks for from the archive onto ``storage`` (default: output_directory)."""
+
+    def __init__(
+        self,
+        config: WorkflowConfig | dict[str, Any],
+        metrics_collector: MetricsCollector | None = None,
+        *,
+        storage: BaseStorage | None = None,
+        ray_address: str | None = None,
+        strict: bool = False,
+        show_progress: bool = True,
+    ) -> None:
+        self.config = config if isinstance(config, WorkflowConfig) else WorkflowConfig(config)
+        self.metrics = metrics_collector or MetricsCollector()
+        self.storage = storage or LocalStorage(self.config.output_directory)
+        self.ray_address = ray_address
+        self.strict = strict
+        self.show_progress = show_progress
+
+    # --- the seed's API ---
+    def get_job_config(self) -> dict[str, Any]:
+        """How to submit this workflow as a Ray job (the Ray counterpart of the seed's get_flow_config)."""
+        from raycollect.actors import ACTOR_CPUS
+
+        return {
+            "entrypoint": "python jobs/collect.py --config <CONFIG>",
+            "runtime_env": {"working_dir": "."},
+            "actors": {"count": self.config.num_actors or self.config.max_parallel_downloads,
+                       "num_cpus": ACTOR_CPUS, "workers_per_actor": self.config.workers_per_actor},
+            "shard_size": self.config.batch_size,
+            "downloader": self.config.downloader,
+            "manifest_directory": self.config.manifest_dir,
+        }
+
+    def execute(self) -> dict[str, Any]:
+        """Run the collection. Config and matrix errors raise ConfigurationError; anything else during
+        the run returns ``status: failed`` with ``error``, ``metadata`` and ``partial_results``."""
+        cfg = self.config
+        self.run_id = run_id = new_run_id()
+        started, t0 = dt.datetime.now(dt.timezone.utc), time.monotonic()
+        self.metadata = IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started)
+        self.counts: Counter[str] = Counter()
+        self.total_bytes = 0
+        self.failures: list[tuple[str, str]] = []
+        self.missing: list[str] = []
+        self.planned = 0
+        self.actors_started = 0
+        self.writer = ManifestWriter(cfg.manifest_dir, run_id)
+        matrix = load_matrix(cfg.matrix_path)  # ConfigurationError propagates: bad input is not a run
+        plan = build_plan(cfg, matrix)
+        self.planned = plan.num_rows
+        error: str | None = None
+        try:
+            self._run(plan, run_id)
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed run is reported as data, with what was done
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("run %s failed: %s", run_id, error)
+        finally:
+            self.writer.flush()
+        return self._finish(run_id, started, time.monotonic() - t0, error)
+
+    # --- internals ---
+    def _run(self, plan: pa.Table, run_id: str) -> None:
+        cfg = self.config
+        todo, skipped = split_for_resume(plan, self.storage, cfg.manifest_dir,
+                                         resume=cfg.enable_resume and not cfg.force_redownload,
+                                         verify=cfg.download_checksum)
+        self.metrics.record_event("run_started", run_id=run_id, planned=plan.num_rows, to_fetch=todo.num_rows,
+                                  skipped=skipped.num_rows)
+        self.progress = Progress(plan.num_rows, enabled=self.show_progress)
+        if skipped.num_rows:
+            self._record(self._manifest_rows(skipped, skipped, shard_id=None), skipped.num_rows)
+        if todo.num_rows == 0:
+            self.progress.close()
+            return
+        self._dispatch(todo, run_id)
+        self.progress.close()
+
+    def _dispatch(self, todo: pa.Table, run_id: str) -> None:
+        import ray
+
+        from raycollect.actors import ACTOR_CPUS, actor_class
+        from raycollect.dispatch import Shard, dispatch, wait_ready
+        from raycollect.downloaders.base import DownloaderSettings
+
+        cfg = self.config
+        started_ray = self._ensure_ray()
+        try:
+            size = cfg.batch_size
+            n_shards = -(-todo.num_rows // size)
+            cpus = float(ray.cluster_resources().get("CPU", 1))
+            n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, int(cpus / ACTOR_CPUS)))
+            n = min(n, n_shards)
+            settings = DownloaderSettings(
+                bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.workers_per_actor,
+                timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
+                part_size_mb=cfg.part_size_mb, s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
+            cls = actor_class()
+
+            def make_actor(i: int) -> Any:
+                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum)
+
+            def shards() -> Iterator[Shard]:
+                cols = ["key", "checksum_key", "target", "verify_existing"]
+                for sid in range(n_shards):
+                    part = todo.slice(sid * size, size).select(cols)
+                    yield Shard(sid, {c: part[c].to_pylist() for c in cols})
+
+            def on_actors(handles: list[Any]) -> None:
+                infos = wait_ready(handles)
+                self.actors_started = max(self.actors_started, len(handles))
+                self.metrics.record_event("actors_started", run_id=run_id, actors=infos)
+
+            def on_result(shard: Shard, results: pa.RecordBatch) -> None:
+                rows = todo.slice(shard.shard_id * size, size)
+                table = self._manifest_rows(rows, pa.Table.from_batches([results]), shard_id=shard.shard_id)
+                self._record(table, rows.num_rows, shard=shard)
+
+            def on_lost(shard: Shard, reason: str) -> None:
+                rows = todo.slice(shard.shard_id * size, size)
+                now = dt.datetime.now(dt.timezone.utc)
+                lost = pa.table({"status": ["failed"] * rows.num_rows, "error": [reason] * rows.num_rows,
+                                 "attempts": pa.array([shard.attempt] * rows.num_rows, pa.int32()),
+                                 "checksum_verified": [False] * rows.num_rows,
+                                 "started_at": [now] * rows.num_rows, "finished_at": [now] * rows.num_rows,
+                                 "duration_s": [0.0] * rows.num_rows})
+                self._record(self._manifest_rows(rows, lost, shard_id=shard.shard_id), rows.num_rows, shard=shard)
+
+            stats = dispatch(shards(), make_actor, n, on_result, on_lost, tick=self.progress.tick,
+                             on_actors=on_actors)
+            self.metrics.record_event("dispatch_finished", run_id=run_id, **stats)
+        finally:
+            if started_ray:
+                ray.shutdown()
+
+    def _ensure_ray(self) -> bool:
+        """Connect to (or start) Ray; True when this call started it and so must shut it down."""
+        import ray
+
+        if ray.is_initialized():
+            return False
+        address = self.ray_address or os.environ.get("RAY_ADDRESS")
+        kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if not address:
+            kwargs["include_dashboard"] = False  # a local one-off cluster: skip the dashboard's start-up cost
+        ray.init(address=address, **kwargs)
+        return True
+
+    def _manifest_rows(self, plan_rows: pa.Table, results: pa.Table, *, shard_id: int | None) -> pa.Table:
+        cfg = self.config
+        n = plan_rows.num_rows
+        keys = plan_rows["key"]
+        base = (f"s3://{cfg.bucket}/" if not cfg.endpoint_url else f"{cfg.endpoint_url.rstrip('/')}/{cfg.bucket}/")
+        root = str(self.storage.root) + os.sep
+        cols: dict[str, Any] = {c: plan_rows[c].cast(pa.string()) if c != "period" else plan_rows[c]
+                                for c in _PLAN_COLUMNS}
+        cols["run_id"] = pa.array([self.run_id] * n, pa.string())
+        cols["source_url"] = pc.binary_join_element_wise(base, keys, "")
+        cols["target_path"] = pc.binary_join_element_wise(root, plan_rows["target"], "")
+        cols["downloader"] = pa.array([cfg.downloader] * n, pa.string())
+        cols["shard_id"] = pa.array([shard_id] * n, pa.int64())
+        for name in results.column_names:
+            if name != "key":
+                cols[name] = results[name]
+        if "status" not in cols:  # rows skipped by the driver from an earlier run's manifest
+            now = dt.datetime.now(dt.timezone.utc)
+            cols.update(status=pa.array(["skipped"] * n), attempts=pa.array([0] * n, pa.int32()),
+                        started_at=pa.array([now] * n), finished_at=pa.array([now] * n),
+                        duration_s=pa.array([0.0] * n))
+        from raycollect.manifest import FILES_SCHEMA
+
+        return pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in FILES_SCHEMA})
+
+    def _record(self, table: pa.Table, files: int, shard: Any = None) -> None:
+        self.writer.add(table)
+        status = table["status"].to_pylist()
+        sizes = table["size_bytes"].to_pylist()
+        batch = Counter(status)
+        self.counts.update(batch)
+        nbytes = sum(s or 0 for s, st in zip(sizes, status, strict=True) if st == "success")
+        self.total_bytes += nbytes
+        for key, st, err in zip(table["key"].to_pylist(), status, table["error"].to_pylist(), strict=True):
+            if st == "failed" and len(self.failures) < 1000:
+                self.failures.append((key, err or ""))
+            elif st == "missing" and len(self.missing) < 1000:
+                self.missing.append(key)
+        self.progress.add(files, nbytes, batch.get("failed", 0))
+        if shard is not None:
+            self.metrics.record_event("shard_completed", run_id=self.run_id, shard_id=shard.shard_id,
+                                      attempt=shard.attempt, files=files, bytes=nbytes, **dict(batch))
+
+    def _finish(self, run_id: str, started: dt.datetime, seconds: float, error: str | None) -> dict[str, Any]:
+        import ray
+
+        cfg, c = self.config, self.counts
+        failed = c["failed"] + (c["missing"] if self.strict else 0)
+        exit_code = 1 if error else (EXIT_FAILED if failed else EXIT_OK)
+        status = "failed" if error else ("partial" if failed else "success")
+        finished = dt.datetime.now(dt.timezone.utc)
+        config_json = json.dumps(cfg.to_dict(), sort_keys=True)
+        from raycollect import __version__
+
+        write_run_record(cfg.manifest_dir, run_id, {
+            "status": status, "started_at": started, "finished_at": finished, "seconds": seconds,
+            "planned": self.planned, "success": c["success"], "skipped": c["skipped"], "missing": c["missing"],
+            "failed": c["failed"], "bytes": self.total_bytes, "exit_code": exit_code, "downloader": cfg.downloader,
+            "actors": self.actors_started, "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+            "config_json": config_json, "raycollect_version": __version__, "ray_version": ray.__version__,
+            "output_directory": str(self.storage.root), "error": error,
+        })  # fmt: skip
+        self.metadata = self.metadata.model_copy(update={
+            "status": status, "updated_at": finished, "records_processed": c["success"] + c["skipped"],
+            "bytes_processed": self.total_bytes, "errors": [f"{k}: {e}" for k, e in self.failures[:100]],
+            "source_files": [], "output_files": [],
+        })
+        write_ingestion_metadata(cfg.manifest_dir, run_id, self.metadata.model_dump_json(indent=2))
+        self.metrics.record_event("run_finished", run_id=run_id, status=status, seconds=seconds, **dict(c))
+        total = self.planned
+        stats = {"total_tasks": total, "successful_tasks": c["success"], "failed_tasks": c["failed"],
+                 "skipped_tasks": c["skipped"], "missing_tasks": c["missing"], "total_bytes": self.total_bytes,
+                 "processing_time_seconds": round(seconds, 3)}
+        result: dict[str, Any] = {
+            "status": status, "metadata": self.metadata, "collection_stats": stats,
+            "success_rate": round(100.0 * (c["success"] + c["skipped"]) / total, 2) if total else 100.0,
+            "total_size_formatted": human_bytes(self.total_bytes), "output_directory": str(self.storage.root),
+            "storage_zones_used": [DataZone.BRONZE.value], "ingestion_metadata_id": run_id, "run_id": run_id,
+            "manifest_directory": cfg.manifest_dir, "exit_code": exit_code, "failures": self.failures[:20],
+            "missing": self.missing[:20],
+        }  # fmt: skip
+        if error:
+            result.update(error=error, partial_results=stats)
+        return result
