@@ -179,10 +179,12 @@ class ArchiveCollectionWorkflow:
 
         if ray.is_initialized():
             return False
-        address = self.ray_address or os.environ.get("RAY_ADDRESS")
+        # No address: a new local Ray, deliberately not Ray's "join whatever local cluster is recorded in
+        # /tmp/ray" default, which can point at a stale head. Use --ray-address auto to join one.
+        address = self.ray_address or os.environ.get("RAY_ADDRESS") or "local"
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-        if not address:
-            kwargs["include_dashboard"] = False  # a local one-off cluster: skip the dashboard's start-up cost
+        if address == "local":
+            kwargs["include_dashboard"] = False  # a one-off cluster: skip the dashboard's start-up cost
         ray.init(address=address, **kwargs)
         return True
 

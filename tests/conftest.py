@@ -46,3 +46,29 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededArchive]
         upload_tree(server.endpoint_url, server.bucket, source)
         seed_real(server.endpoint_url, server.bucket)
         yield SeededArchive(server, generated, source)
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One local Ray for the whole session (start-up costs ~6 s on 2 cores); ray.shutdown stops what it started."""
+    import logging
+
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def collect_config(archive: SeededArchive, output: Path, **overrides: object) -> dict:
+    """A config over the test archive's aggTrades: 2 markets x 2 symbols x 5 days = 20 files."""
+    from tests.helpers import MATRIX
+
+    cfg = {
+        "workflow_type": "archive_collection", "matrix_path": str(MATRIX), "output_directory": str(output),
+        "markets": ["spot", "futures_um"], "symbols": ["BTCUSDT", "ETHUSDT"], "data_types": ["aggTrades"],
+        "date_range": {"start": "2024-01-30", "end": "2024-02-03"}, "partition_policy": "daily",
+        "endpoint_url": archive.endpoint_url, "batch_size": 4, "max_parallel_downloads": 2,
+    }
+    cfg.update(overrides)
+    return cfg

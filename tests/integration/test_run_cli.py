@@ -1,0 +1,39 @@
+"""`raycollect run` through its CLI entry: summary, exit codes 0 / 3 and --strict."""
+
+import json
+
+import pytest
+
+from raycollect.cli import main
+from tests.conftest import GAP, collect_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
+
+
+def write(tmp_path, cfg):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+def test_failures_exit_3_with_reasons(archive, tmp_path, capsys):
+    path = write(tmp_path, collect_config(archive, tmp_path / "out"))
+    assert main(["run", path, "--no-progress"]) == 3
+    out = capsys.readouterr().out
+    assert "planned 20: success 17, skipped 0, missing 1, failed 2" in out
+    assert "checksum mismatch: expected " in out and "checksum sidecar missing: " in out
+    assert f"    {GAP}" in out
+
+
+def test_missing_is_not_a_failure_unless_strict(archive, tmp_path, capsys):
+    cfg = collect_config(archive, "/unused", markets=["spot"], symbols=["ETHUSDT"],
+                         date_range={"start": "2024-01-30", "end": "2024-02-01"})
+    path = write(tmp_path, cfg)
+    out_dir = str(tmp_path / "out")
+    assert main(["run", path, "--no-progress", "--output-directory", out_dir]) == 0
+    assert "planned 3: success 2, skipped 0, missing 1, failed 0" in capsys.readouterr().out
+    assert main(["run", path, "--no-progress", "--output-directory", out_dir, "--strict"]) == 3
+    assert "planned 3: success 0, skipped 2, missing 1, failed 0" in capsys.readouterr().out
+    assert main(["run", path, "--no-progress", "--output-directory", out_dir, "--force",
+                 "--downloader", "boto3"]) == 0
+    assert "planned 3: success 2, skipped 0, missing 1, failed 0" in capsys.readouterr().out
