@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan bench-seed clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,10 @@ bench-plan: $(STAMP)
 bench-seed: $(STAMP)
 	$(BIN)/python tests/bench/bench_seed.py
 
-bench: bench-plan bench-seed
+bench-collect: $(STAMP)
+	$(BIN)/python tests/bench/bench_collect.py
+
+bench: bench-plan bench-seed bench-collect
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
