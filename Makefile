@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-manifest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,10 @@ bench-seed: $(STAMP)
 bench-collect: $(STAMP)
 	$(BIN)/python tests/bench/bench_collect.py
 
-bench: bench-plan bench-seed bench-collect
+bench-manifest: $(STAMP)
+	$(BIN)/python tests/bench/bench_manifest.py
+
+bench: bench-plan bench-seed bench-collect bench-manifest
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -18,14 +18,28 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from raycollect.config import WorkflowConfig
+    from raycollect.matrix import load_matrix
     from raycollect.plan import build_plan, summarize, write_plan
 
-    config = WorkflowConfig.from_file(args.config)
+    config = WorkflowConfig.from_file(args.config, endpoint_url=args.endpoint_url,
+                                      discover=True if args.discover else None)
     started = time.perf_counter()
-    plan = build_plan(config)
-    elapsed = time.perf_counter() - started
-    summary = summarize(plan).to_pylist()
-    print(format_table(summary, ["market", "data_type", "partition", "files"]))
+    if config.uses_discovery:
+        from raycollect.discovery import discover_plan
+        from raycollect.storage import LocalStorage
+
+        plan, report = discover_plan(config, load_matrix(config.matrix_path), LocalStorage(config.output_directory))
+        elapsed = time.perf_counter() - started
+        print(format_table(summarize(plan).to_pylist(), ["market", "data_type", "partition", "files", "available"]))
+        print(f"discovery: {report.prefixes_listed:,} prefixes listed, {report.keys_listed:,} zips seen, "
+              f"{report.available:,} of {plan.num_rows:,} planned files exist, "
+              f"{report.months_by_days:,} months collected as daily files")
+        for what in report.invalid[:10]:
+            print(f"  skipped from the listing: {what}")
+    else:
+        plan = build_plan(config)
+        elapsed = time.perf_counter() - started
+        print(format_table(summarize(plan).to_pylist(), ["market", "data_type", "partition", "files"]))
     print(f"total: {plan.num_rows:,} files ({config.date_range.start} .. {config.date_range.end}, "
           f"partition_policy={config.partition_policy}, planned in {elapsed:.2f}s)")
     if args.output:
@@ -59,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="expand a config into the list of archive files (no downloads)")
     p.add_argument("config", help="workflow config (JSON or YAML)")
     p.add_argument("--output", "-o", help="write the plan to FILE (.parquet, .csv or .jsonl)")
+    p.add_argument("--discover", action="store_true", help="list the archive: print planned vs available")
+    p.add_argument("--endpoint-url", help="S3 endpoint of the archive (a mirror); default: AWS")
     p.set_defaults(func=_cmd_plan)
 
     r = sub.add_parser("run", help="collect the files a config asks for, on Ray (local or a cluster)")
@@ -71,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--downloader", choices=["s5cmd", "boto3"], default="s5cmd")
     d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     d.set_defaults(func=_lazy("raycollect.run_cli", "demo"))
+
+    v = sub.add_parser("verify", help="re-check collected files against the archive's current .CHECKSUM; "
+                                      "re-fetch the ones that changed")
+    v.add_argument("config", help="workflow config (JSON or YAML)")
+    _run_options(v)
+    v.set_defaults(func=_lazy("raycollect.run_cli", "verify"))
+
+    from raycollect.manifest_cli import add_parser as add_manifest
+
+    add_manifest(sub, _lazy)
 
     m = sub.add_parser("mirror", help="a local archive: SeaweedFS serving real and generated archive files")
     msub = m.add_subparsers(dest="mirror_command", required=True, metavar="ACTION")

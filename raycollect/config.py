@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from raycollect.errors import ConfigurationError
 
 REQUIRED = ("workflow_type", "matrix_path", "output_directory", "markets", "symbols", "data_types")
 PartitionPolicy = Literal["auto", "daily", "monthly", "both"]
+SYMBOL_PATTERN_RE = re.compile(r"[A-Z0-9_*]{1,48}")
 SYMBOL_HINT = "expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP"
 
 
@@ -59,6 +61,11 @@ class WorkflowConfig(BaseModel):
         "Default 1d. '1M' means the archive's '1mo'.",
     )
     date_range: DateRange = Field(default_factory=_yesterday, description="Inclusive; default: yesterday (UTC).")
+    discover: bool = Field(
+        default=False,
+        description="List the archive and plan only files that exist (always on when a symbol is a pattern).")
+    quote_assets: list[str] | None = Field(
+        default=None, description="With symbol patterns: keep symbols ending in one of these, e.g. ['USDT'].")
     partition_policy: PartitionPolicy = Field(
         default="auto",
         description="auto: monthly files for complete past months, daily for the rest; daily; monthly; both.",
@@ -82,6 +89,8 @@ class WorkflowConfig(BaseModel):
     download_checksum: bool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")
     timeout_seconds: int = Field(default=300, ge=1, description="Per downloader invocation (one shard).")
     force_redownload: bool = Field(default=False, description="Fetch everything again.")
+    reverify: bool = Field(default=False, description="Compare collected files with the archive's current "
+                           ".CHECKSUM and re-fetch those that changed.")
     s5cmd_extra_args: list[str] = Field(default_factory=list, description="Extra s5cmd global options.")
     part_size_mb: int = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
 
@@ -144,6 +153,14 @@ class WorkflowConfig(BaseModel):
             return _check_intervals(value, "")
         return {dtype: _check_intervals(items, f"[{dtype}]") for dtype, items in value.items()}
 
+    @field_validator("quote_assets")
+    @classmethod
+    def _quotes(cls, value: list[str] | None) -> list[str] | None:
+        for q in value or []:
+            if not re.fullmatch(r"[A-Z0-9]{1,16}", q):
+                raise ValueError(f"{q!r} is not a quote asset (upper-case letters and digits, e.g. USDT)")
+        return value
+
     @field_validator("s5cmd_extra_args")
     @classmethod
     def _extra_args(cls, value: list[str]) -> list[str]:
@@ -171,6 +188,11 @@ class WorkflowConfig(BaseModel):
 
     def symbols_for(self, market: str) -> list[str]:
         return list(self.symbols.get(market, [])) if isinstance(self.symbols, dict) else list(self.symbols)
+
+    @property
+    def uses_discovery(self) -> bool:
+        """Discovery is on when asked for, and whenever a symbol is a pattern."""
+        return self.discover or any("*" in s for m in self.markets for s in self.symbols_for(m))
 
     @property
     def manifest_dir(self) -> str:
@@ -233,8 +255,10 @@ def _check_symbols(symbols: list[str], where: str) -> list[str]:
         raise ValueError(f"SYMBOLS:symbols{where} is empty")
     for sym in symbols:
         if not is_valid_symbol(sym):
-            why = " (wildcards need bucket discovery, which this version does not support)" if "*" in sym else ""
-            raise ValueError(f"SYMBOLS:symbols{where}: {sym!r} is not a valid symbol{why}; {SYMBOL_HINT}")
+            if SYMBOL_PATTERN_RE.fullmatch(sym) and "*" in sym:
+                continue  # a pattern, resolved against the bucket listing (discovery)
+            raise ValueError(f"SYMBOLS:symbols{where}: {sym!r} is not a valid symbol; {SYMBOL_HINT} "
+                             "(or a pattern such as *USDT)")
     return list(dict.fromkeys(symbols))
 
 

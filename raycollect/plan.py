@@ -32,26 +32,41 @@ PLAN_SCHEMA = pa.schema(
         pa.field("key", pa.string(), nullable=False),
         pa.field("checksum_key", pa.string(), nullable=False),
         pa.field("target", pa.string(), nullable=False),  # relative to output_directory; mirrors the key
+        # A daily file planned only to stand in for its month's monthly file, should discovery find that
+        # monthly file absent (auto policy with discovery); dropped when the monthly file is listed.
+        pa.field("fallback", pa.bool_(), nullable=False),
     ]
 )
 
 
 def build_plan(
-    config: WorkflowConfig, matrix: ArchiveMatrix | None = None, *, today: dt.date | None = None
+    config: WorkflowConfig,
+    matrix: ArchiveMatrix | None = None,
+    *,
+    today: dt.date | None = None,
+    series: list[Series] | None = None,
+    monthly_fallback: bool = False,
 ) -> pa.Table:
-    """The plan for ``config``; ``today`` (UTC) decides which months are over (auto policy)."""
+    """The plan for ``config``; ``today`` (UTC) decides which months are over (auto policy).
+
+    ``series`` replaces the config's own selection (discovery resolves symbol patterns first);
+    ``monthly_fallback`` adds, under the auto policy, the daily files of every month planned as a
+    monthly file, flagged ``fallback`` (discovery keeps them only when the monthly file is absent).
+    """
     matrix = matrix or load_matrix(config.matrix_path)
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    batches = list(_batches(resolve(config, matrix), config, today))
+    chosen = series if series is not None else resolve(config, matrix)
+    batches = list(_batches(chosen, config, today, monthly_fallback))
     return pa.Table.from_batches(batches, schema=PLAN_SCHEMA)
 
 
-def _batches(series: list[Series], config: WorkflowConfig, today: dt.date) -> Iterator[pa.RecordBatch]:
+def _batches(series: list[Series], config: WorkflowConfig, today: dt.date, fallback: bool) -> Iterator[pa.RecordBatch]:
     start, end = np.datetime64(config.date_range.start, "D"), np.datetime64(config.date_range.end, "D")
     for s in series:
-        periods = partition_periods(s.entry, s.interval, start, end, config.partition_policy, np.datetime64(today, "D"))
+        periods = partition_periods(s.entry, s.interval, start, end, config.partition_policy,
+                                    np.datetime64(today, "D"), fallback=fallback)
         for partition, values in periods.items():
-            if len(values):
+            if len(values) and s.symbols:
                 yield _series_batch(s, partition, values)
 
 
@@ -62,6 +77,8 @@ def partition_periods(
     end: np.datetime64,
     policy: str,
     today: np.datetime64,
+    *,
+    fallback: bool = False,
 ) -> dict[str, np.ndarray]:
     """Periods per partition (datetime64[D] days; datetime64[M] months) for one series.
 
@@ -96,14 +113,18 @@ def partition_periods(
     m_last = (months + 1).astype("datetime64[D]") - 1
     whole = months[(m_first >= start) & (m_last <= end) & (m_last < today)]
     covered = np.isin(days.astype("datetime64[M]"), whole)
-    return {"monthly": whole, "daily": days[~covered]}
+    out = {"monthly": whole, "daily": days[~covered]}
+    if fallback:
+        out["fallback"] = days[covered]
+    return out
 
 
 def _dict_column(values: list[str], indices: np.ndarray) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values, pa.string()))
 
 
-def _series_batch(s: Series, partition: str, periods: np.ndarray) -> pa.RecordBatch:
+def _series_batch(s: Series, kind: str, periods: np.ndarray) -> pa.RecordBatch:
+    partition = "daily" if kind == "fallback" else kind
     n_sym, n_per = len(s.symbols), len(periods)
     rows = n_sym * n_per
     sym_idx = np.repeat(np.arange(n_sym, dtype=np.int32), n_per)
@@ -134,17 +155,22 @@ def _series_batch(s: Series, partition: str, periods: np.ndarray) -> pa.RecordBa
         key,
         checksum,
         key,  # target mirrors the key: same buffers, no copy
+        pa.array(np.full(rows, kind == "fallback")),
     ]
     return pa.RecordBatch.from_arrays(columns, schema=PLAN_SCHEMA)
 
 
 def summarize(plan: pa.Table) -> pa.Table:
-    """File counts by market, data type and partition, sorted."""
+    """File counts by market, data type and partition, sorted; with ``available`` after discovery."""
     cols = ["market", "data_type", "partition"]
     plain = pa.table({c: plan[c].cast(pa.string()) for c in cols})
-    return plain.group_by(cols).aggregate([([], "count_all")]).rename_columns([*cols, "files"]).sort_by(
-        [(c, "ascending") for c in cols]
-    )
+    aggs: list = [([], "count_all")]
+    names = [*cols, "files"]
+    if "listed" in plan.column_names:
+        plain = plain.append_column("listed", plan["listed"].cast(pa.int64()))
+        aggs.append(("listed", "sum"))
+        names.append("available")
+    return plain.group_by(cols).aggregate(aggs).rename_columns(names).sort_by([(c, "ascending") for c in cols])
 
 
 def write_plan(plan: pa.Table, path: str | Path) -> str:

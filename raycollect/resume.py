@@ -5,6 +5,8 @@ A planned file is skipped without any request when the newest manifest row for i
 that row recorded. A file found on disk with no such row is not trusted blindly: it is sent to an
 actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and
 skips it only on a match. ``force_redownload`` (or ``enable_resume: false``) skips nothing.
+With ``reverify``, collected files are not skipped here either: they go to actors flagged
+``verify_existing`` too, are compared with the archive's current ``.CHECKSUM``, and re-fetched if it changed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ SKIP_COLUMNS = ["key", "size_bytes", "sha256", "expected_sha256", "checksum_veri
 
 
 def split_for_resume(
-    plan: pa.Table, storage: BaseStorage, manifest_dir: str, *, resume: bool, verify: bool
+    plan: pa.Table, storage: BaseStorage, manifest_dir: str, *, resume: bool, verify: bool, reverify: bool = False
 ) -> tuple[pa.Table, pa.Table]:
     """(todo: the plan rows to send, with a ``verify_existing`` column; done: SKIP_COLUMNS of skipped rows)."""
     empty_done = pa.table({c: pa.array([], t) for c, t in
@@ -48,7 +50,7 @@ def split_for_resume(
             if j is None:
                 continue
             try:
-                if os.stat(os.path.join(root, targets[i])).st_size == sizes[j]:
+                if os.stat(os.path.join(root, targets[i])).st_size == sizes[j] and not reverify:
                     skip[i] = True
                     done_rows.append(j)
             except OSError:

@@ -24,6 +24,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true", help="do not skip files collected before")
     p.add_argument("--strict", action="store_true", help="count missing files as failures (exit code 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--discover", action="store_true", help="list the archive and fetch only files that exist")
+    p.add_argument("--reverify", action="store_true",
+                   help="compare collected files with the archive's current .CHECKSUM; re-fetch changed ones")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -36,6 +39,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["force_redownload"] = True
     if args.no_resume:
         out["enable_resume"] = False
+    if args.discover:
+        out["discover"] = True
+    if args.reverify:
+        out["reverify"] = True
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -46,6 +53,20 @@ def run(args: argparse.Namespace) -> int:
     workflow = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
                                          show_progress=not args.no_progress)
     result = workflow.execute()
+    print_summary(result)
+    return int(result["exit_code"])
+
+
+def verify(args: argparse.Namespace) -> int:
+    from raycollect.workflow import ArchiveCollectionWorkflow
+
+    config = WorkflowConfig.from_file(args.config, **{**_overrides(args), "reverify": True})
+    workflow = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
+                                         show_progress=not args.no_progress, only_collected=True)
+    result = workflow.execute()
+    s = result["collection_stats"]
+    print(f"verify: {s['skipped_tasks']:,} unchanged, {s['successful_tasks']:,} changed in the archive and "
+          f"re-fetched, {s['failed_tasks']:,} failed, {s['missing_tasks']:,} gone from the archive")
     print_summary(result)
     return int(result["exit_code"])
 
@@ -66,6 +87,15 @@ def print_summary(result: dict[str, Any], out: Any = None) -> None:
     ]
     if result.get("error"):
         lines.append(f"  error: {result['error']}")
+    disc = result.get("discovery")
+    if disc:
+        lines.append(f"  discovery: {disc['available']:,} of {disc['planned']:,} planned files exist "
+                     f"({disc['prefixes_listed']:,} prefixes listed); {disc['months_by_days']:,} months "
+                     "collected as daily files (monthly file not published yet)")
+        lines += [f"    skipped from the listing: {w}" for w in disc["invalid"][:5]]
+    if result.get("superseded"):
+        lines.append("  monthly files that now cover daily files collected earlier (the daily files stay):")
+        lines += [f"    {k} supersedes {n} daily files" for k, n in result["superseded"][:10]]
     if result["missing"]:
         lines.append(f"  missing ({s['missing_tasks']:,}; not in the archive, e.g. not published yet):")
         lines += [f"    {k}" for k in result["missing"][:10]]

@@ -37,6 +37,7 @@ RESULT_SCHEMA = pa.schema([
     pa.field("size_bytes", pa.int64()),
     pa.field("sha256", pa.string()),
     pa.field("expected_sha256", pa.string()),
+    pa.field("previous_sha256", pa.string()),  # the local copy's digest when a re-verified file was replaced
     pa.field("checksum_verified", pa.bool_(), nullable=False),
     pa.field("attempts", pa.int32(), nullable=False),
     pa.field("error", pa.string()),
@@ -56,6 +57,7 @@ class _File:
     tmp: Path | None = None
     tmp_sum: Path | None = None
     expected: str | None = None
+    previous: str | None = None
     sidecar_done: bool = False
     result: dict[str, Any] | None = None
     attempts: int = 0
@@ -95,6 +97,7 @@ def _finish(f: _File, status: str, *, size: int | None = None, sha: str | None =
     now = dt.datetime.now(dt.timezone.utc)
     f.result = {
         "key": f.key, "status": status, "size_bytes": size, "sha256": sha, "expected_sha256": f.expected,
+        "previous_sha256": f.previous,
         "checksum_verified": verified, "attempts": f.attempts, "error": error, "started_at": f.started,
         "finished_at": now, "duration_s": (now - f.started).total_seconds(),
     }  # fmt: skip
@@ -142,6 +145,8 @@ def _check_existing(files: list[_File], downloader: Downloader, deadline: float)
             continue
         if digest == f.expected:
             _finish(f, "skipped", size=f.final.stat().st_size, sha=digest, verified=True)
+        else:
+            f.previous = digest  # changed in the archive (or corrupt here): re-fetch; old copy stays until then
 
 
 def _download(files: list[_File], downloader: Downloader, verify: bool, deadline: float) -> None:

@@ -47,6 +47,7 @@ class ArchiveCollectionWorkflow:
         ray_address: str | None = None,
         strict: bool = False,
         show_progress: bool = True,
+        only_collected: bool = False,
     ) -> None:
         self.config = config if isinstance(config, WorkflowConfig) else WorkflowConfig(config)
         self.metrics = metrics_collector or MetricsCollector()
@@ -54,6 +55,8 @@ class ArchiveCollectionWorkflow:
         self.ray_address = ray_address
         self.strict = strict
         self.show_progress = show_progress
+        self.only_collected = only_collected  # `raycollect verify`: only files an earlier run collected
+        self.discovery: Any = None
 
     # --- the seed's API ---
     def get_job_config(self) -> dict[str, Any]:
@@ -85,10 +88,17 @@ class ArchiveCollectionWorkflow:
         self.actors_started = 0
         self.writer = ManifestWriter(cfg.manifest_dir, run_id)
         matrix = load_matrix(cfg.matrix_path)  # ConfigurationError propagates: bad input is not a run
-        plan = build_plan(cfg, matrix)
-        self.planned = plan.num_rows
         error: str | None = None
         try:
+            if cfg.uses_discovery:
+                from raycollect.discovery import discover_plan
+
+                plan, self.discovery = discover_plan(cfg, matrix, self.storage)
+            else:
+                plan = build_plan(cfg, matrix)
+            if self.only_collected:
+                plan = _only_collected(plan, cfg.manifest_dir)
+            self.planned = plan.num_rows
             self._run(plan, run_id)
         except ConfigurationError:
             raise
@@ -102,12 +112,23 @@ class ArchiveCollectionWorkflow:
     # --- internals ---
     def _run(self, plan: pa.Table, run_id: str) -> None:
         cfg = self.config
+        unlisted = None
+        if "listed" in plan.column_names:  # discovery: absent files are recorded, never requested
+            unlisted = plan.filter(pc.invert(plan["listed"]))
+            plan = plan.filter(plan["listed"])
         todo, skipped = split_for_resume(plan, self.storage, cfg.manifest_dir,
                                          resume=cfg.enable_resume and not cfg.force_redownload,
-                                         verify=cfg.download_checksum)
+                                         verify=cfg.download_checksum, reverify=cfg.reverify)
         self.metrics.record_event("run_started", run_id=run_id, planned=plan.num_rows, to_fetch=todo.num_rows,
                                   skipped=skipped.num_rows)
-        self.progress = Progress(plan.num_rows, enabled=self.show_progress)
+        self.progress = Progress(self.planned, enabled=self.show_progress)
+        if unlisted is not None and unlisted.num_rows:
+            n = unlisted.num_rows
+            now = dt.datetime.now(dt.timezone.utc)
+            absent = pa.table({"status": ["missing"] * n, "error": ["not listed in the archive (discovery)"] * n,
+                               "attempts": pa.array([0] * n, pa.int32()), "checksum_verified": [False] * n,
+                               "started_at": [now] * n, "finished_at": [now] * n, "duration_s": [0.0] * n})
+            self._record(self._manifest_rows(unlisted, absent, shard_id=None), n)
         if skipped.num_rows:
             self._record(self._manifest_rows(skipped, skipped, shard_id=None), skipped.num_rows)
         if todo.num_rows == 0:
@@ -269,6 +290,46 @@ class ArchiveCollectionWorkflow:
             "manifest_directory": cfg.manifest_dir, "exit_code": exit_code, "failures": self.failures[:20],
             "missing": self.missing[:20],
         }  # fmt: skip
+        if self.discovery is not None:
+            d = self.discovery
+            result["discovery"] = {"prefixes_listed": d.prefixes_listed, "keys_listed": d.keys_listed,
+                                   "planned": d.planned, "available": d.available,
+                                   "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
+                                   "symbols": d.symbols}
+        result["superseded"] = [] if error else superseded_daily(cfg.manifest_dir, run_id)
         if error:
             result.update(error=error, partial_results=stats)
         return result
+
+
+def _only_collected(plan: pa.Table, manifest_dir: str) -> pa.Table:
+    """The plan rows whose newest manifest row says collected (``raycollect verify``)."""
+    from raycollect.manifest import latest_per_key
+
+    latest = latest_per_key(manifest_dir)
+    if latest is None:
+        return plan.slice(0, 0)
+    done = latest.filter(pc.is_in(latest["status"], pa.array(["success", "skipped"])))["key"]
+    return plan.filter(pc.is_in(plan["key"], value_set=done.combine_chunks()))
+
+
+def superseded_daily(manifest_dir: str, run_id: str) -> list[tuple[str, int]]:
+    """(monthly key collected by this run, daily files of its month collected before) pairs."""
+    import duckdb
+
+    from raycollect.manifest import files_glob, sql_string
+
+    con = duckdb.connect()
+    try:
+        return con.sql(
+            f"WITH f AS (SELECT * FROM read_parquet({sql_string(files_glob(manifest_dir))}, hive_partitioning = true, "
+            "union_by_name = true)) "
+            "SELECT m.key, count(DISTINCT d.key) FROM f m JOIN f d ON d.market = m.market AND "
+            "d.data_type = m.data_type AND d.symbol = m.symbol AND coalesce(d.interval, '') = coalesce(m.interval, '') "
+            "AND d.partition = 'daily' AND date_trunc('month', d.period) = m.period AND d.run_id < m.run_id "
+            "AND d.status IN ('success', 'skipped') "
+            f"WHERE m.run_id = {sql_string(run_id)} AND m.partition = 'monthly' AND m.status = 'success' "
+            "GROUP BY m.key ORDER BY m.key"
+        ).fetchall()
+    finally:
+        con.close()

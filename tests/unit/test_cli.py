@@ -10,7 +10,8 @@ import pytest
 from raycollect.cli import main
 from tests.helpers import MATRIX, base_config, write_json
 
-SYM = "expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP"
+SYM = ("expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP "
+       "(or a pattern such as *USDT)")
 BAD_CONFIGS = [
     (dict(matrix_path=None), "Missing required configuration: ['matrix_path']"),
     (dict(markets=[], symbols=None), "Missing required configuration: ['markets', 'symbols']"),
@@ -27,8 +28,10 @@ BAD_CONFIGS = [
      f"Invalid symbols in configuration: symbols: 'BTCUSDT\\nrm -rf /' is not a valid symbol; {SYM}"),
     (dict(symbols=["BTC'USDT"]),
      f"Invalid symbols in configuration: symbols: \"BTC'USDT\" is not a valid symbol; {SYM}"),
-    (dict(symbols=["*USDT"]), "Invalid symbols in configuration: symbols: '*USDT' is not a valid symbol (wildcards "
-                              f"need bucket discovery, which this version does not support); {SYM}"),
+    (dict(symbols=["*USD?"]), "Invalid symbols in configuration: symbols: '*USD?' is not a valid symbol; "
+                              f"{SYM}"),
+    (dict(quote_assets=["usdt"]), "Invalid configuration: quote_assets: 'usdt' is not a quote asset (upper-case "
+                                  "letters and digits, e.g. USDT) (got ['usdt'])"),
     (dict(symbols={"spot": ["btcusdt"]}),
      f"Invalid symbols in configuration: symbols[spot]: 'btcusdt' is not a valid symbol; {SYM}"),
     (dict(markets=["spot", "futures_um"], symbols={"spot": ["BTCUSDT"]}),

@@ -36,7 +36,7 @@ def test_schema_and_columns(matrix):
         "market": "spot", "data_type": "aggTrades", "partition": "daily", "symbol": "BTCUSDT", "interval": None,
         "period": dt.date(2024, 1, 1), "key": "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip",
         "checksum_key": "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip.CHECKSUM",
-        "target": "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip",
+        "target": "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip", "fallback": False,
     }
     assert pa.types.is_dictionary(plan.schema.field("symbol").type)
 

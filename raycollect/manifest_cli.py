@@ -1,0 +1,101 @@
+"""``raycollect manifest summary|failed|gaps|query``: manifest questions on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+from raycollect.errors import ConfigurationError
+from raycollect.manifest_query import Manifests, table_rows
+
+
+def add_parser(sub: Any, lazy: Any) -> None:
+    m = sub.add_parser("manifest", help="query manifests: summary, failed, gaps, query")
+    msub = m.add_subparsers(dest="manifest_command", required=True, metavar="QUESTION")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--manifest-directory", help="the manifest directory")
+        src.add_argument("--config", help="use this workflow config's manifest directory")
+        p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format")
+
+    common(msub.add_parser("summary", help="per run and overall: counts per status, bytes, rate"))
+    f = msub.add_parser("failed", help="failed files and why")
+    common(f)
+    f.add_argument("--run", help="only this run_id")
+    g = msub.add_parser("gaps", help="days (or months) not collected for one series")
+    common(g)
+    for name in ("market", "data-type", "symbol", "start", "end"):
+        g.add_argument(f"--{name}", required=True)
+    g.add_argument("--interval")
+    q = msub.add_parser("query", help="DuckDB SQL over the views files, runs and latest")
+    common(q)
+    q.add_argument("sql")
+    m.set_defaults(func=lazy("raycollect.manifest_cli", "run"))
+
+
+def _manifest_dir(args: argparse.Namespace) -> str:
+    if args.manifest_directory:
+        return args.manifest_directory
+    from raycollect.config import WorkflowConfig
+
+    return WorkflowConfig.from_file(args.config).manifest_dir
+
+
+def _date(text: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(f"gaps: --{name} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _monthly_only(data_type: str, market: str, interval: str | None) -> bool:
+    from raycollect.archive import normalize_interval, normalize_market
+    from raycollect.matrix import BUNDLED_MATRIX, load_matrix
+
+    entry = load_matrix(BUNDLED_MATRIX).get(normalize_market(market) or market, data_type)
+    if entry is None:
+        raise ConfigurationError(f"gaps: the archive has no {data_type!r} for market {market!r}")
+    return entry.partitions_for(normalize_interval(interval) if interval else None) == ("monthly",)
+
+
+def run(args: argparse.Namespace) -> int:
+    with Manifests(_manifest_dir(args)) as m:
+        cmd = args.manifest_command
+        if cmd == "summary":
+            table = m.summary()
+        elif cmd == "failed":
+            table = m.failed(args.run)
+        elif cmd == "gaps":
+            from raycollect.archive import normalize_interval, normalize_market
+
+            market = normalize_market(args.market) or args.market
+            interval = normalize_interval(args.interval) if args.interval else None
+            table = m.gaps(market=market, data_type=args.data_type, symbol=args.symbol, interval=interval,
+                           start=_date(args.start, "start"), end=_date(args.end, "end"),
+                           monthly=_monthly_only(args.data_type, market, interval))
+        else:
+            table = m.query(args.sql)
+        rows = table_rows(table)
+    print(render(rows, table.column_names, args.format))
+    return 0
+
+
+def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=1, default=str)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    from raycollect.cli import format_table
+
+    return format_table(rows, columns) + f"\n({len(rows):,} rows)"
+
+
