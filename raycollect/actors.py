@@ -7,6 +7,8 @@ Actor options, on purpose:
 - ``num_cpus=ACTOR_CPUS`` (0.5): transfers are I/O bound, but SHA-256 and the engine's own process
   use about half a core per busy actor; this also caps actors per node to twice its cores.
 - ``scheduling_strategy="SPREAD"``: on a cluster, actors go to different nodes first.
+- ``resources=actor_resources`` (e.g. ``{"downloader": 1}``): on a cluster, the downloader node type
+  advertises that resource, so actors never land on the head and the autoscaler sees their demand.
 """
 
 from __future__ import annotations

@@ -84,6 +84,10 @@ class WorkflowConfig(BaseModel):
         description="Upper bound on downloader actors; fewer start when the cluster has fewer CPU slots.")
     num_actors: int | None = Field(default=None, ge=1, le=4096, description="Exact actor count (overrides).")
     workers_per_actor: int = Field(default=32, ge=1, le=512, description="Concurrent transfers per actor.")
+    actor_resources: dict[str, int] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each actor requests, e.g. {'downloader': 1}: actors then run only on "
+        "nodes that offer it, and their count follows the cluster's total of it.")
     enable_batch_mode: bool = Field(default=True, description="s5cmd: one `s5cmd run` per shard.")
     enable_resume: bool = Field(default=True, description="Skip files already collected and verified.")
     download_checksum: bool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")
@@ -152,6 +156,14 @@ class WorkflowConfig(BaseModel):
         if isinstance(value, list):
             return _check_intervals(value, "")
         return {dtype: _check_intervals(items, f"[{dtype}]") for dtype, items in value.items()}
+
+    @field_validator("actor_resources")
+    @classmethod
+    def _resources(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, amount in value.items():
+            if name in ("CPU", "GPU", "memory") or amount < 1:
+                raise ValueError(f"{name}: {amount} is not a custom resource request (a name and a count >= 1)")
+        return value
 
     @field_validator("quote_assets")
     @classmethod

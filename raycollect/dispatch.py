@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError, RayTaskError
 
 from raycollect.errors import WorkflowError
 
@@ -37,9 +37,14 @@ class Shard:
 @dataclass
 class _Slot:
     handle: Any
+    ready_ref: Any  # the actor's info() call: resolves once it is placed and its engine is built
+    info: dict[str, Any] | None = None
     generation: int = 0
     load: int = 0
-    deaths: int = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.info is not None
 
 
 def dispatch(
@@ -52,12 +57,22 @@ def dispatch(
     inflight_per_actor: int = 2,
     tick: Callable[[], None] | None = None,
     tick_seconds: float = 1.0,
-    on_actors: Callable[[list[Any]], None] | None = None,
+    on_actors: Callable[[list[dict[str, Any]]], None] | None = None,
+    start_timeout: float = 120.0,
 ) -> dict[str, int]:
-    """Run every shard; ``on_result`` gets each shard's results, ``on_lost`` each shard given up on."""
-    slots = [_Slot(make_actor(i)) for i in range(n_actors)]
+    """Run every shard; ``on_result`` gets each shard's results, ``on_lost`` each shard given up on.
+
+    Shards go only to actors that are placed and ready. A replacement that cannot be placed (its node is
+    gone and no other node has room) never receives work, so the surviving actors finish the run.
+    """
+    def new_slot(i: int) -> _Slot:
+        handle = make_actor(i)
+        return _Slot(handle, handle.info.remote())
+
+    slots = [new_slot(i) for i in range(n_actors)]
+    _await_first(slots, start_timeout)
     if on_actors is not None:
-        on_actors([s.handle for s in slots])
+        on_actors([s.info for s in slots if s.info])
     queue: deque[Shard] = deque()
     inflight: dict[Any, tuple[int, int, Shard]] = {}
     exhausted = False
@@ -65,8 +80,10 @@ def dispatch(
     max_replacements = max(3, n_actors * MAX_SHARD_ATTEMPTS)
 
     while True:
+        if _poll_ready(slots) and on_actors is not None:
+            on_actors([s.info for s in slots if s.info])
         for i, slot in enumerate(slots):
-            while slot.load < inflight_per_actor:
+            while slot.ready and slot.load < inflight_per_actor:
                 if queue:
                     shard = queue.popleft()
                 elif not exhausted:
@@ -80,6 +97,9 @@ def dispatch(
                 inflight[ref] = (i, slot.generation, shard)
                 slot.load += 1
         if not inflight:
+            if queue and not any(s.ready for s in slots):
+                _await_first(slots, start_timeout)  # every actor died: wait for a replacement to be placed
+                continue
             break
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=tick_seconds)
         for ref in ready:
@@ -89,7 +109,7 @@ def dispatch(
                 slot.load -= 1
             try:
                 on_result(shard, ray.get(ref))
-            except (RayActorError, RayTaskError, GetTimeoutError) as exc:
+            except (RayActorError, RayTaskError, GetTimeoutError, ObjectLostError) as exc:
                 reason = _reason(exc)
                 if isinstance(exc, RayActorError) and generation == slot.generation:
                     stats["replaced_actors"] += 1
@@ -97,11 +117,9 @@ def dispatch(
                         raise WorkflowError(f"downloader actors keep dying ({stats['replaced_actors']} replaced); "
                                             f"last: {reason}") from None
                     log.warning("downloader actor %d died (%s); starting a replacement", i, reason)
-                    slot.handle = make_actor(i)
-                    slot.generation += 1
-                    slot.load = 0
-                    if on_actors is not None:
-                        on_actors([s.handle for s in slots])
+                    fresh = new_slot(i)
+                    fresh.generation = slot.generation + 1
+                    slots[i] = fresh
                 if shard.attempt < MAX_SHARD_ATTEMPTS:
                     stats["requeued_shards"] += 1
                     queue.append(Shard(shard.shard_id, shard.tasks, shard.attempt + 1))
@@ -121,13 +139,60 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first[:200]}"
 
 
-def wait_ready(handles: list[Any], timeout: float = 120.0) -> list[dict[str, Any]]:
-    """Block until every actor has started (its engine built), so start-up errors surface here."""
+def _poll_ready(slots: list[_Slot]) -> bool:
+    """Mark actors whose info() resolved as ready; True when any became ready now."""
+    pending = [s for s in slots if not s.ready]
+    if not pending:
+        return False
+    done, _ = ray.wait([s.ready_ref for s in pending], num_returns=len(pending), timeout=0)
+    changed = False
+    for s in pending:
+        if s.ready_ref in done:
+            try:
+                s.info = ray.get(s.ready_ref)
+                changed = True
+            except RayActorError:
+                pass  # died while starting; its replacement happens when a shard of it fails, if any
+    return changed
+
+
+def _await_first(slots: list[_Slot], timeout: float) -> None:
+    """Block until at least one actor is ready, so start-up errors surface here with a clear message."""
     started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        ready_refs = [s.ready_ref for s in slots if not s.ready]
+        if not ready_refs and any(s.ready for s in slots):
+            return
+        try:
+            ray.wait(ready_refs, num_returns=1, timeout=min(5.0, timeout))
+        except Exception:  # noqa: BLE001 - readiness is checked below, whatever wait() did
+            pass
+        _poll_ready(slots)
+        if any(s.ready for s in slots):
+            return
+        dead = [s for s in slots if _failed(s.ready_ref)]
+        if len(dead) == len(slots):
+            raise WorkflowError(f"downloader actors failed to start: {_start_error(dead[0].ready_ref)}")
+    raise WorkflowError(
+        f"downloader actors did not start within {timeout:.0f}s; the cluster may lack free slots (each actor "
+        "asks for 0.5 CPU, and the downloader resource when configured): lower num_actors or add nodes"
+    )
+
+
+def _failed(ref: Any) -> bool:
+    done, _ = ray.wait([ref], timeout=0)
+    if not done:
+        return False
     try:
-        return ray.get([h.info.remote() for h in handles], timeout=timeout)
-    except GetTimeoutError:
-        raise WorkflowError(
-            f"downloader actors did not start within {time.monotonic() - started:.0f}s; the cluster may lack "
-            "free CPU slots (each actor asks for 0.5 CPU): lower max_parallel_downloads or num_actors"
-        ) from None
+        ray.get(ref)
+        return False
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def _start_error(ref: Any) -> str:
+    try:
+        ray.get(ref)
+    except Exception as exc:  # noqa: BLE001
+        return _reason(exc)
+    return "unknown"

@@ -93,6 +93,9 @@ def print_summary(result: dict[str, Any], out: Any = None) -> None:
                      f"({disc['prefixes_listed']:,} prefixes listed); {disc['months_by_days']:,} months "
                      "collected as daily files (monthly file not published yet)")
         lines += [f"    skipped from the listing: {w}" for w in disc["invalid"][:5]]
+    if len(result.get("per_node") or {}) > 1:
+        lines.append("  per node: " + ", ".join(f"{node[:12]} {v['files']:,} files {human_bytes(v['bytes'])}"
+                                                for node, v in result["per_node"].items()))
     if result.get("superseded"):
         lines.append("  monthly files that now cover daily files collected earlier (the daily files stay):")
         lines += [f"    {k} supersedes {n} daily files" for k, n in result["superseded"][:10]]

@@ -86,6 +86,7 @@ class ArchiveCollectionWorkflow:
         self.missing: list[str] = []
         self.planned = 0
         self.actors_started = 0
+        self.per_node: dict[str, list[int]] = {}
         self.writer = ManifestWriter(cfg.manifest_dir, run_id)
         matrix = load_matrix(cfg.matrix_path)  # ConfigurationError propagates: bad input is not a run
         error: str | None = None
@@ -140,8 +141,8 @@ class ArchiveCollectionWorkflow:
     def _dispatch(self, todo: pa.Table, run_id: str) -> None:
         import ray
 
-        from raycollect.actors import ACTOR_CPUS, actor_class
-        from raycollect.dispatch import Shard, dispatch, wait_ready
+        from raycollect.actors import actor_class
+        from raycollect.dispatch import Shard, dispatch
         from raycollect.downloaders.base import DownloaderSettings
 
         cfg = self.config
@@ -149,14 +150,13 @@ class ArchiveCollectionWorkflow:
         try:
             size = cfg.batch_size
             n_shards = -(-todo.num_rows // size)
-            cpus = float(ray.cluster_resources().get("CPU", 1))
-            n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, int(cpus / ACTOR_CPUS)))
+            n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, _actor_slots(cfg.actor_resources)))
             n = min(n, n_shards)
             settings = DownloaderSettings(
                 bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.workers_per_actor,
                 timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
                 part_size_mb=cfg.part_size_mb, s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
-            cls = actor_class()
+            cls = actor_class({k: float(v) for k, v in cfg.actor_resources.items()})
 
             def make_actor(i: int) -> Any:
                 return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum)
@@ -167,9 +167,8 @@ class ArchiveCollectionWorkflow:
                     part = todo.slice(sid * size, size).select(cols)
                     yield Shard(sid, {c: part[c].to_pylist() for c in cols})
 
-            def on_actors(handles: list[Any]) -> None:
-                infos = wait_ready(handles)
-                self.actors_started = max(self.actors_started, len(handles))
+            def on_actors(infos: list[dict[str, Any]]) -> None:
+                self.actors_started = max(self.actors_started, len(infos))
                 self.metrics.record_event("actors_started", run_id=run_id, actors=infos)
 
             def on_result(shard: Shard, results: pa.RecordBatch) -> None:
@@ -242,6 +241,11 @@ class ArchiveCollectionWorkflow:
         self.counts.update(batch)
         nbytes = sum(s or 0 for s, st in zip(sizes, status, strict=True) if st == "success")
         self.total_bytes += nbytes
+        for node, st, size in zip(table["node_id"].to_pylist(), status, sizes, strict=True):
+            if node is not None and st == "success":
+                acc = self.per_node.setdefault(node, [0, 0])
+                acc[0] += 1
+                acc[1] += size or 0
         for key, st, err in zip(table["key"].to_pylist(), status, table["error"].to_pylist(), strict=True):
             if st == "failed" and len(self.failures) < 1000:
                 self.failures.append((key, err or ""))
@@ -289,6 +293,7 @@ class ArchiveCollectionWorkflow:
             "storage_zones_used": [DataZone.BRONZE.value], "ingestion_metadata_id": run_id, "run_id": run_id,
             "manifest_directory": cfg.manifest_dir, "exit_code": exit_code, "failures": self.failures[:20],
             "missing": self.missing[:20],
+            "per_node": {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.per_node.items())},
         }  # fmt: skip
         if self.discovery is not None:
             d = self.discovery
@@ -333,3 +338,15 @@ def superseded_daily(manifest_dir: str, run_id: str) -> list[tuple[str, int]]:
         ).fetchall()
     finally:
         con.close()
+
+
+def _actor_slots(resources: dict[str, int]) -> int:
+    """How many actors the cluster can hold now: by the custom resource when set, else 2 per CPU."""
+    import ray
+
+    from raycollect.actors import ACTOR_CPUS
+
+    total = ray.cluster_resources()
+    if resources:
+        return min(int(total.get(name, 0) // amount) for name, amount in resources.items())
+    return int(float(total.get("CPU", 1)) / ACTOR_CPUS)

@@ -1,0 +1,67 @@
+"""A multi-node Ray on this machine (ray.cluster_utils.Cluster): a head without the downloader resource
+and two downloader nodes. Collects from an archive endpoint, optionally removing one downloader node
+after the first shard completes. Runs in its own process (one Ray per process); prints a JSON report.
+
+    python tests/cluster/multinode_scenario.py ENDPOINT OUTPUT_DIR CONFIG_JSON [--kill-node]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import ray
+from ray.cluster_utils import Cluster
+
+from raycollect.metrics import MetricsCollector
+from raycollect.workflow import ArchiveCollectionWorkflow
+
+
+class NodeKiller(MetricsCollector):
+    """Removes one downloader node once 8 shards are done (both nodes busy), while others are in flight."""
+
+    def __init__(self, cluster: Cluster, node: object) -> None:
+        self.cluster, self.node, self.done, self.shards = cluster, node, False, 0
+        self.killed_node_id: str | None = None
+
+    def record_event(self, name: str, **fields: object) -> None:
+        if name == "dispatch_finished":
+            self.dispatch = fields
+        self.shards += name == "shard_completed"
+        if self.shards >= 8 and not self.done:
+            self.done = True
+            self.killed_node_id = self.node.node_id  # type: ignore[attr-defined]
+            # On the driver's thread, so the node is gone before the next shards are handed out: shards in
+            # flight there, and every later one sent to its dead actors, must be requeued.
+            self.cluster.remove_node(self.node, allow_graceful=False)
+
+
+def main() -> None:
+    endpoint, output, config_path = sys.argv[1:4]
+    kill = "--kill-node" in sys.argv
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        workers = [cluster.add_node(num_cpus=1, resources={"downloader": 2}) for _ in range(2)]
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
+        cfg = json.loads(open(config_path).read())
+        cfg.update(endpoint_url=endpoint, output_directory=output, actor_resources={"downloader": 1},
+                   max_parallel_downloads=64)
+        metrics = NodeKiller(cluster, workers[1]) if kill else MetricsCollector()
+        result = ArchiveCollectionWorkflow(cfg, metrics_collector=metrics, show_progress=False).execute()
+        report = {
+            "status": result["status"], "stats": result["collection_stats"], "run_id": result["run_id"],
+            "per_node": result["per_node"], "head": cluster.head_node.node_id,
+            "downloaders": [w.node_id for w in workers],
+            "killed": getattr(metrics, "killed_node_id", None), "error": result.get("error"),
+            "dispatch": getattr(metrics, "dispatch", None),
+        }
+        print("REPORT " + json.dumps(report))
+        ray.shutdown()
+    finally:
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
