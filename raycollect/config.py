@@ -76,6 +76,14 @@ class WorkflowConfig(BaseModel):
     endpoint_url: str | None = Field(default=None, description="S3 endpoint; none = AWS (anonymous).")
     region: str = Field(default="ap-northeast-1", description="Region of the source bucket.")
 
+    # --- where to (besides output_directory) ---
+    destination_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint of an s3:// output_directory; none = AWS.")
+    destination_region: str | None = Field(default=None, description="Region of the destination bucket.")
+    destination_credentials: Literal["default", "anonymous"] = Field(
+        default="default",
+        description="default: the AWS credential chain (env, ~/.aws, instance profile); anonymous: unsigned.")
+
     # --- how ---
     downloader: Literal["s5cmd", "boto3"] = Field(default="s5cmd", description="Per-actor download engine.")
     batch_size: int = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
@@ -182,6 +190,14 @@ class WorkflowConfig(BaseModel):
             if not arg.startswith("-") or any(c in arg for c in "\r\n\0"):
                 raise ValueError(f"{arg!r} is not an option; only s5cmd global options such as '--log=debug'")
         return value
+
+    @model_validator(mode="after")
+    def _s3_output_needs_local_manifests(self) -> WorkflowConfig:
+        if self.output_directory.startswith("s3://"):
+            if not self.manifest_directory or self.manifest_directory.startswith("s3://"):
+                raise ValueError("OUTPUT:output_directory is s3://: set manifest_directory to a local or shared "
+                                 "directory (manifests are written by the driver and read with DuckDB)")
+        return self
 
     @model_validator(mode="after")
     def _symbols_match_markets(self) -> WorkflowConfig:
@@ -294,6 +310,8 @@ def _describe(exc: ValidationError) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if msg.startswith("MARKET:"):
         return f"Invalid markets in configuration: {msg.removeprefix('MARKET:')}"
+    if msg.startswith("OUTPUT:"):
+        return f"Invalid configuration: {msg.removeprefix('OUTPUT:')}"
     if msg.startswith("SYMBOLS:"):
         return f"Invalid symbols in configuration: {msg.removeprefix('SYMBOLS:')}"
     if err["type"] == "literal_error" and loc == "workflow_type":

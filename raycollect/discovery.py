@@ -134,7 +134,7 @@ def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: Disc
                 report.note_invalid(f"key {key!r}: does not follow the archive grammar")
                 continue
             try:
-                storage.resolve(key)
+                storage.check(key)
             except Exception:  # noqa: BLE001 - any refusal means: never use this key
                 report.note_invalid(f"key {key!r}: would resolve outside the output directory")
                 continue

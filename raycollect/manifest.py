@@ -46,9 +46,9 @@ RUNS_SCHEMA = pa.schema([
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
-    """Sorts by start time, safe in a path: ``20261126T163000Z-3f9a1c``."""
+    """Sorts by start time (to the millisecond), safe in a path: ``20261126T163000123Z-3f9a1c``."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 
 def files_glob(manifest_dir: str | Path) -> str:

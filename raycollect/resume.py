@@ -11,8 +11,6 @@ With ``reverify``, collected files are not skipped here either: they go to actor
 
 from __future__ import annotations
 
-import os
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,8 +30,8 @@ def split_for_resume(
     if not resume or plan.num_rows == 0:
         todo = plan.append_column("verify_existing", pa.array([False] * plan.num_rows, pa.bool_()))
         return todo, _with_plan(plan.slice(0, 0), empty_done)
-    root = str(storage.root)
     targets = plan["target"].to_pylist()
+    present = storage.sizes(targets)  # one stat per file locally; one listing per folder on S3
     skip = [False] * plan.num_rows
     done = empty_done
     latest = latest_per_key(manifest_dir)
@@ -49,16 +47,13 @@ def split_for_resume(
             j = index.get(key)
             if j is None:
                 continue
-            try:
-                if os.stat(os.path.join(root, targets[i])).st_size == sizes[j] and not reverify:
-                    skip[i] = True
-                    done_rows.append(j)
-            except OSError:
-                pass
+            if present.get(targets[i]) == sizes[j] and not reverify:
+                skip[i] = True
+                done_rows.append(j)
         done = latest.take(pa.array(done_rows, pa.int64())).select(SKIP_COLUMNS).cast(empty_done.schema)
     keep = [i for i, s in enumerate(skip) if not s]
     todo = plan.take(pa.array(keep, pa.int64()))
-    existing = [os.path.exists(os.path.join(root, targets[i])) for i in keep]
+    existing = [targets[i] in present for i in keep]
     skipped_plan = plan.filter(pa.array(skip))
     # Align `done` with the skipped plan rows by key (the manifest may list keys in any order).
     order = {k: i for i, k in enumerate(done["key"].to_pylist())}

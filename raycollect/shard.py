@@ -1,9 +1,10 @@
 """Collect one shard: download zips and sidecars to temporary names, verify SHA-256, commit atomically.
 
 This is the one place that decides what reaches a final path, for both engines:
-- every file is written to ``.<name>.<token>.part`` in its target directory, never to the final name;
-- it is renamed into place only after its SHA-256 equals the first token of its ``.CHECKSUM``
-  (or, with verification off, after a complete transfer);
+- every file is written to ``.<name>.<token>.part`` (next to its final path, or in scratch for an S3
+  destination), never to the final name;
+- it is committed by the storage (a rename, or an upload) only after its SHA-256 equals the first token
+  of its ``.CHECKSUM`` (or, with verification off, after a complete transfer);
 - a mismatch, a missing sidecar, a timeout or an error leaves the final path as it was (absent, or
   the previous verified copy) and the temporary files are removed.
 Per-file failures are data (a status and an error), never exceptions.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
+import posixpath
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import pyarrow as pa
 
 from raycollect.checksum import ChecksumFormatError, parse_checksum, sha256_file
 from raycollect.downloaders.base import Downloader, Outcome, check_key
-from raycollect.storage import BaseStorage
+from raycollect.storage import BaseStorage, remove_tree
 
 #: Transfer attempts per file inside one shard, for transient errors only (404 and mismatches are final).
 FILE_ATTEMPTS = 3
@@ -53,7 +54,6 @@ class _File:
     checksum_key: str
     target: str
     verify_existing: bool
-    final: Path | None = None
     tmp: Path | None = None
     tmp_sum: Path | None = None
     expected: str | None = None
@@ -77,18 +77,21 @@ def process_shard(
     files = [_File(*row) for row in zip(tasks["key"], tasks["checksum_key"], tasks["target"],
                                         tasks["verify_existing"], strict=True)]
     deadline = time.monotonic() + timeout
+    scratch = storage.scratch()  # S3 destination: a private scratch directory, removed below whatever happens
     try:
         for f in files:
-            _prepare(f, storage)
+            _prepare(f, storage, scratch)
         if verify:
-            _check_existing([f for f in files if f.result is None and f.verify_existing], downloader, deadline)
-        _download([f for f in files if f.result is None], downloader, verify, deadline)
+            _check_existing([f for f in files if f.result is None and f.verify_existing], downloader, storage,
+                            deadline)
+        _download([f for f in files if f.result is None], downloader, storage, verify, deadline)
     finally:
         for f in files:
             for p in (f.tmp, f.tmp_sum):
                 if p is not None:
                     with contextlib.suppress(FileNotFoundError):
                         p.unlink()
+        remove_tree(scratch)
     return pa.RecordBatch.from_pylist([f.result for f in files], schema=RESULT_SCHEMA)
 
 
@@ -103,18 +106,18 @@ def _finish(f: _File, status: str, *, size: int | None = None, sha: str | None =
     }  # fmt: skip
 
 
-def _prepare(f: _File, storage: BaseStorage) -> None:
+def _prepare(f: _File, storage: BaseStorage, scratch: Path | None) -> None:
     try:
         check_key(f.key)
         check_key(f.checksum_key)
-        f.final = storage.resolve(f.target)
-        f.final.parent.mkdir(parents=True, exist_ok=True)  # exist_ok: many threads and actors race here
+        folder = storage.temp_dir(f.target, scratch)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a bad target is this file's failure, not the shard's
         _finish(f, "failed", error=f"refused: {exc}")
         return
+    name = posixpath.basename(f.target)
     token = uuid.uuid4().hex[:12]  # unique per attempt: a duplicated shard never shares a temp file
-    f.tmp = f.final.with_name(f".{f.final.name}.{token}.part")
-    f.tmp_sum = f.final.with_name(f".{f.final.name}.CHECKSUM.{token}.part")
+    f.tmp = folder / f".{name}.{token}.part"
+    f.tmp_sum = folder / f".{name}.CHECKSUM.{token}.part"
 
 
 def _read_sidecar(f: _File, outcome: Outcome | None) -> str | None:
@@ -131,25 +134,27 @@ def _read_sidecar(f: _File, outcome: Outcome | None) -> str | None:
     return None
 
 
-def _check_existing(files: list[_File], downloader: Downloader, deadline: float) -> None:
-    """A file already at its final path with no manifest row: skip it if it matches the remote sidecar."""
+def _check_existing(files: list[_File], downloader: Downloader, storage: BaseStorage, deadline: float) -> None:
+    """A file already at its final location with no manifest row (or being re-verified): skip it if it
+    matches the archive's current sidecar."""
     if not files:
         return
     outcomes = downloader.transfer([(f.checksum_key, str(f.tmp_sum)) for f in files], _left(deadline))
     for f in files:
-        if _read_sidecar(f, outcomes.get(f.checksum_key)) is not None or f.final is None:
+        if _read_sidecar(f, outcomes.get(f.checksum_key)) is not None:
             continue
-        try:
-            digest = sha256_file(f.final)
-        except OSError:
+        got = storage.digest(f.target, f.tmp.parent)  # type: ignore[union-attr]
+        if got is None:
             continue
+        size, digest = got
         if digest == f.expected:
-            _finish(f, "skipped", size=f.final.stat().st_size, sha=digest, verified=True)
+            _finish(f, "skipped", size=size, sha=digest, verified=True)
         else:
             f.previous = digest  # changed in the archive (or corrupt here): re-fetch; old copy stays until then
 
 
-def _download(files: list[_File], downloader: Downloader, verify: bool, deadline: float) -> None:
+def _download(files: list[_File], downloader: Downloader, storage: BaseStorage, verify: bool,
+              deadline: float) -> None:
     for attempt in range(FILE_ATTEMPTS):
         todo = [f for f in files if f.result is None]
         if not todo:
@@ -164,13 +169,14 @@ def _download(files: list[_File], downloader: Downloader, verify: bool, deadline
         last = attempt == FILE_ATTEMPTS - 1
         for f in todo:
             f.attempts += 1
-            _settle(f, outcomes.get(f.key), outcomes.get(f.checksum_key), verify, last)
+            _settle(f, outcomes.get(f.key), outcomes.get(f.checksum_key), storage, verify, last)
     for f in files:
         if f.result is None:
             _finish(f, "failed", error=f.last_error or "timed out (timeout_seconds) before the transfer finished")
 
 
-def _settle(f: _File, zip_out: Outcome | None, sum_out: Outcome | None, verify: bool, last: bool) -> None:
+def _settle(f: _File, zip_out: Outcome | None, sum_out: Outcome | None, storage: BaseStorage, verify: bool,
+            last: bool) -> None:
     """Decide one file after a transfer round; leaves f.result None when another round may help."""
     if zip_out is None:
         f.last_error = "no result from the downloader"
@@ -198,9 +204,11 @@ def _settle(f: _File, zip_out: Outcome | None, sum_out: Outcome | None, verify: 
         _finish(f, "failed", size=size, sha=digest,
                 error=f"checksum mismatch: expected {f.expected}, got {digest}")
         return
-    os.replace(f.tmp, f.final)  # type: ignore[arg-type] - atomic on one filesystem: same directory
-    if verify:
-        os.replace(f.tmp_sum, f.final.with_name(f.final.name + ".CHECKSUM"))  # type: ignore[arg-type, union-attr]
+    try:
+        storage.commit(f.tmp, f.target, f.tmp_sum if verify else None)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - a failed rename/upload is this file's failure
+        _finish(f, "failed", size=size, sha=digest, error=f"commit to the destination failed: {exc}"[:500])
+        return
     _finish(f, "success", size=size, sha=digest, verified=verify)
 
 

@@ -28,7 +28,7 @@ from raycollect.models import DataZone, IngestionMetadata
 from raycollect.plan import build_plan
 from raycollect.progress import Progress, human_bytes
 from raycollect.resume import split_for_resume
-from raycollect.storage import BaseStorage, LocalStorage
+from raycollect.storage import BaseStorage, make_storage
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED = 0, 3
@@ -51,7 +51,7 @@ class ArchiveCollectionWorkflow:
     ) -> None:
         self.config = config if isinstance(config, WorkflowConfig) else WorkflowConfig(config)
         self.metrics = metrics_collector or MetricsCollector()
-        self.storage = storage or LocalStorage(self.config.output_directory)
+        self.storage = storage or make_storage(self.config)
         self.ray_address = ray_address
         self.strict = strict
         self.show_progress = show_progress
@@ -213,12 +213,11 @@ class ArchiveCollectionWorkflow:
         n = plan_rows.num_rows
         keys = plan_rows["key"]
         base = (f"s3://{cfg.bucket}/" if not cfg.endpoint_url else f"{cfg.endpoint_url.rstrip('/')}/{cfg.bucket}/")
-        root = str(self.storage.root) + os.sep
         cols: dict[str, Any] = {c: plan_rows[c].cast(pa.string()) if c != "period" else plan_rows[c]
                                 for c in _PLAN_COLUMNS}
         cols["run_id"] = pa.array([self.run_id] * n, pa.string())
         cols["source_url"] = pc.binary_join_element_wise(base, keys, "")
-        cols["target_path"] = pc.binary_join_element_wise(root, plan_rows["target"], "")
+        cols["target_path"] = pc.binary_join_element_wise(self.storage.base_uri, plan_rows["target"], "")
         cols["downloader"] = pa.array([cfg.downloader] * n, pa.string())
         cols["shard_id"] = pa.array([shard_id] * n, pa.int64())
         for name in results.column_names:
@@ -273,7 +272,7 @@ class ArchiveCollectionWorkflow:
             "failed": c["failed"], "bytes": self.total_bytes, "exit_code": exit_code, "downloader": cfg.downloader,
             "actors": self.actors_started, "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
             "config_json": config_json, "raycollect_version": __version__, "ray_version": ray.__version__,
-            "output_directory": str(self.storage.root), "error": error,
+            "output_directory": self.storage.location, "error": error,
         })  # fmt: skip
         self.metadata = self.metadata.model_copy(update={
             "status": status, "updated_at": finished, "records_processed": c["success"] + c["skipped"],
@@ -289,7 +288,7 @@ class ArchiveCollectionWorkflow:
         result: dict[str, Any] = {
             "status": status, "metadata": self.metadata, "collection_stats": stats,
             "success_rate": round(100.0 * (c["success"] + c["skipped"]) / total, 2) if total else 100.0,
-            "total_size_formatted": human_bytes(self.total_bytes), "output_directory": str(self.storage.root),
+            "total_size_formatted": human_bytes(self.total_bytes), "output_directory": self.storage.location,
             "storage_zones_used": [DataZone.BRONZE.value], "ingestion_metadata_id": run_id, "run_id": run_id,
             "manifest_directory": cfg.manifest_dir, "exit_code": exit_code, "failures": self.failures[:20],
             "missing": self.missing[:20],
@@ -331,7 +330,7 @@ def superseded_daily(manifest_dir: str, run_id: str) -> list[tuple[str, int]]:
             "union_by_name = true)) "
             "SELECT m.key, count(DISTINCT d.key) FROM f m JOIN f d ON d.market = m.market AND "
             "d.data_type = m.data_type AND d.symbol = m.symbol AND coalesce(d.interval, '') = coalesce(m.interval, '') "
-            "AND d.partition = 'daily' AND date_trunc('month', d.period) = m.period AND d.run_id < m.run_id "
+            "AND d.partition = 'daily' AND date_trunc('month', d.period) = m.period AND d.run_id <> m.run_id "
             "AND d.status IN ('success', 'skipped') "
             f"WHERE m.run_id = {sql_string(run_id)} AND m.partition = 'monthly' AND m.status = 'success' "
             "GROUP BY m.key ORDER BY m.key"
