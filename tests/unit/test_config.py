@@ -1,5 +1,7 @@
 import pickle
 
+import pytest
+
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError, WorkflowError
 from tests.helpers import base_config
@@ -43,3 +45,12 @@ def test_errors_survive_pickling_across_processes():
     for exc in (ConfigurationError("Missing required configuration: ['matrix_path']"), WorkflowError("boom")):
         back = pickle.loads(pickle.dumps(exc))
         assert type(back) is type(exc) and str(back) == str(exc)
+
+
+@pytest.mark.parametrize("name", ["jobs/example.json", "jobs/cluster_example.json", "raycollect/data/demo.json"])
+def test_shipped_example_configs_are_valid(name):
+    from tests.helpers import ROOT
+
+    cfg = WorkflowConfig.from_file(ROOT / name)
+    assert cfg.markets and cfg.data_types
+    assert cfg.symbols_for(cfg.markets[0])
