@@ -120,16 +120,12 @@ class ArchiveCollectionWorkflow:
         todo, skipped = split_for_resume(plan, self.storage, cfg.manifest_dir,
                                          resume=cfg.enable_resume and not cfg.force_redownload,
                                          verify=cfg.download_checksum, reverify=cfg.reverify)
-        self.metrics.record_event("run_started", run_id=run_id, planned=plan.num_rows, to_fetch=todo.num_rows,
+        self.metrics.record_event("run_started", run_id=run_id, planned=self.planned, to_fetch=todo.num_rows,
                                   skipped=skipped.num_rows)
         self.progress = Progress(self.planned, enabled=self.show_progress)
         if unlisted is not None and unlisted.num_rows:
-            n = unlisted.num_rows
-            now = dt.datetime.now(dt.timezone.utc)
-            absent = pa.table({"status": ["missing"] * n, "error": ["not listed in the archive (discovery)"] * n,
-                               "attempts": pa.array([0] * n, pa.int32()), "checksum_verified": [False] * n,
-                               "started_at": [now] * n, "finished_at": [now] * n, "duration_s": [0.0] * n})
-            self._record(self._manifest_rows(unlisted, absent, shard_id=None), n)
+            absent = _status_rows(unlisted.num_rows, "missing", "not listed in the archive (discovery)", 0)
+            self._record(self._manifest_rows(unlisted, absent, shard_id=None), unlisted.num_rows)
         if skipped.num_rows:
             self._record(self._manifest_rows(skipped, skipped, shard_id=None), skipped.num_rows)
         if todo.num_rows == 0:
@@ -178,12 +174,7 @@ class ArchiveCollectionWorkflow:
 
             def on_lost(shard: Shard, reason: str) -> None:
                 rows = todo.slice(shard.shard_id * size, size)
-                now = dt.datetime.now(dt.timezone.utc)
-                lost = pa.table({"status": ["failed"] * rows.num_rows, "error": [reason] * rows.num_rows,
-                                 "attempts": pa.array([shard.attempt] * rows.num_rows, pa.int32()),
-                                 "checksum_verified": [False] * rows.num_rows,
-                                 "started_at": [now] * rows.num_rows, "finished_at": [now] * rows.num_rows,
-                                 "duration_s": [0.0] * rows.num_rows})
+                lost = _status_rows(rows.num_rows, "failed", reason, shard.attempt)
                 self._record(self._manifest_rows(rows, lost, shard_id=shard.shard_id), rows.num_rows, shard=shard)
 
             stats = dispatch(shards(), make_actor, n, on_result, on_lost, tick=self.progress.tick,
@@ -349,3 +340,11 @@ def _actor_slots(resources: dict[str, int]) -> int:
     if resources:
         return min(int(total.get(name, 0) // amount) for name, amount in resources.items())
     return int(float(total.get("CPU", 1)) / ACTOR_CPUS)
+
+
+def _status_rows(n: int, status: str, error: str, attempts: int) -> pa.Table:
+    """Result columns for ``n`` files that were decided without a transfer (absent, or given up on)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return pa.table({"status": [status] * n, "error": [error] * n, "attempts": pa.array([attempts] * n, pa.int32()),
+                     "checksum_verified": [False] * n, "started_at": [now] * n, "finished_at": [now] * n,
+                     "duration_s": [0.0] * n})
