@@ -26,9 +26,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if config.uses_discovery:
         from raycollect.discovery import discover_plan
-        from raycollect.storage import LocalStorage
+        from raycollect.storage import make_storage
 
-        plan, report = discover_plan(config, load_matrix(config.matrix_path), LocalStorage(config.output_directory))
+        plan, report = discover_plan(config, load_matrix(config.matrix_path), make_storage(config))
         elapsed = time.perf_counter() - started
         print(format_table(summarize(plan).to_pylist(), ["market", "data_type", "partition", "files", "available"]))
         print(f"discovery: {report.prefixes_listed:,} prefixes listed, {report.keys_listed:,} zips seen, "
@@ -66,7 +66,11 @@ def format_table(rows: list[dict[str, object]], columns: Sequence[str]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raycollect", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="raycollect",
+        description="Collect the Binance public data archive with Ray: every file verified against its .CHECKSUM, "
+        "committed atomically, recorded in Parquet manifests.",
+        epilog="Exit codes: 0 done, 1 unexpected error, 2 config or matrix error, 3 some files failed.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
