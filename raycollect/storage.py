@@ -40,12 +40,18 @@ class BaseStorage(ABC):
     #: Prefix that, joined with a target, gives the location recorded in the manifest's target_path.
     base_uri: str
 
-    @abstractmethod
     def get_partition_path(
         self, *, market: str, data_type: str, partition: str, symbol: str, interval: str | None, period: dt.date,
         key: str,
     ) -> str:
-        """The file's path relative to the root."""
+        """The file's path relative to the root. Default: the archive key itself. Override it for another
+        layout; the workflow then asks it for every planned file (and checks each answer)."""
+        return key
+
+    @property
+    def mirrors_keys(self) -> bool:
+        """True while the layout is the default one, so targets can be built column-wise from the keys."""
+        return type(self).get_partition_path is BaseStorage.get_partition_path
 
     @abstractmethod
     def temp_dir(self, relative: str, scratch: Path) -> Path:
@@ -86,12 +92,6 @@ class LocalStorage(BaseStorage):
             raise ConfigurationError(f"output_directory {text!r} contains a control character; choose another path")
         self.root = Path(root).expanduser().resolve()
         self.base_uri = str(self.root) + os.sep
-
-    def get_partition_path(
-        self, *, market: str, data_type: str, partition: str, symbol: str, interval: str | None, period: dt.date,
-        key: str,
-    ) -> str:
-        return key
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of ``relative`` below the root; anything that would leave the root is refused."""
@@ -169,12 +169,6 @@ class S3Storage(BaseStorage):
 
     def key(self, relative: str) -> str:
         return self.prefix + _check_relative(relative)
-
-    def get_partition_path(
-        self, *, market: str, data_type: str, partition: str, symbol: str, interval: str | None, period: dt.date,
-        key: str,
-    ) -> str:
-        return key
 
     def scratch(self) -> Path:
         return Path(tempfile.mkdtemp(prefix="raycollect-scratch-", dir=self.scratch_root))

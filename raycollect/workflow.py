@@ -97,6 +97,8 @@ class ArchiveCollectionWorkflow:
                 plan, self.discovery = discover_plan(cfg, matrix, self.storage)
             else:
                 plan = build_plan(cfg, matrix)
+            if not self.storage.mirrors_keys:
+                plan = _apply_layout(plan, self.storage)
             if self.only_collected:
                 plan = _only_collected(plan, cfg.manifest_dir)
             self.planned = plan.num_rows
@@ -348,3 +350,15 @@ def _status_rows(n: int, status: str, error: str, attempts: int) -> pa.Table:
     return pa.table({"status": [status] * n, "error": [error] * n, "attempts": pa.array([attempts] * n, pa.int32()),
                      "checksum_verified": [False] * n, "started_at": [now] * n, "finished_at": [now] * n,
                      "duration_s": [0.0] * n})
+
+
+def _apply_layout(plan: pa.Table, storage: BaseStorage) -> pa.Table:
+    """Targets from a custom storage layout (row by row: only custom layouts pay for it), each checked."""
+    targets = []
+    for row in plan.select(["market", "data_type", "partition", "symbol", "interval", "period", "key"]).to_pylist():
+        target = storage.get_partition_path(**row)
+        storage.check(target)
+        targets.append(target)
+    if len(set(targets)) != len(targets):
+        raise ConfigurationError(f"{type(storage).__name__}.get_partition_path maps different files to one path")
+    return plan.set_column(plan.schema.get_field_index("target"), "target", pa.array(targets, pa.string()))
