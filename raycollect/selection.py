@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from raycollect.archive import KLINE_TYPES
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.matrix import ArchiveMatrix, MatrixEntry
@@ -125,4 +124,4 @@ def _entries_with_intervals(config: WorkflowConfig, matrix: ArchiveMatrix, dtype
     return [e for e in entries if e is not None and e.intervals]
 
 
-__all__ = ["DEFAULT_INTERVALS", "KLINE_TYPES", "Series", "resolve"]
+__all__ = ["DEFAULT_INTERVALS", "Series", "resolve"]
