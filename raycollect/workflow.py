@@ -87,6 +87,7 @@ class ArchiveCollectionWorkflow:
         self.planned = 0
         self.actors_started = 0
         self.per_node: dict[str, list[int]] = {}
+        self.monthly_collected = False  # only then can this run supersede daily files
         self.writer = ManifestWriter(cfg.manifest_dir, run_id)
         matrix = load_matrix(cfg.matrix_path)  # ConfigurationError propagates: bad input is not a run
         error: str | None = None
@@ -233,6 +234,9 @@ class ArchiveCollectionWorkflow:
         self.counts.update(batch)
         nbytes = sum(s or 0 for s, st in zip(sizes, status, strict=True) if st == "success")
         self.total_bytes += nbytes
+        if not self.monthly_collected and batch.get("success"):
+            monthly = pc.and_(pc.equal(table["partition"], "monthly"), pc.equal(table["status"], "success"))
+            self.monthly_collected = bool(pc.any(monthly).as_py())
         for node, st, size in zip(table["node_id"].to_pylist(), status, sizes, strict=True):
             if node is not None and st == "success":
                 acc = self.per_node.setdefault(node, [0, 0])
@@ -293,7 +297,8 @@ class ArchiveCollectionWorkflow:
                                    "planned": d.planned, "available": d.available,
                                    "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
                                    "symbols": d.symbols}
-        result["superseded"] = [] if error else superseded_daily(cfg.manifest_dir, run_id)
+        result["superseded"] = superseded_daily(cfg.manifest_dir, run_id) if self.monthly_collected and not error \
+            else []
         if error:
             result.update(error=error, partial_results=stats)
         return result
