@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="collect a sample from a bundled local archive and query its manifest")
     d.add_argument("--output-directory", help="where the demo's files land (default: ./demo-output)")
-    d.add_argument("--downloader", choices=["s5cmd", "boto3"], default="s5cmd")
+    d.add_argument("--downloader", choices=["s5cmd", "boto3", "http"], default="s5cmd")
     d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     d.set_defaults(func=_lazy("raycollect.run_cli", "demo"))
 

@@ -85,7 +85,8 @@ class WorkflowConfig(BaseModel):
         description="default: the AWS credential chain (env, ~/.aws, instance profile); anonymous: unsigned.")
 
     # --- how ---
-    downloader: Literal["s5cmd", "boto3"] = Field(default="s5cmd", description="Per-actor download engine.")
+    downloader: Literal["s5cmd", "boto3", "http"] = Field(
+        default="s5cmd", description="Per-actor download engine: s5cmd, boto3, or http (anonymous GETs).")
     batch_size: int = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
     max_parallel_downloads: int = Field(
         default=8, ge=1, le=4096,

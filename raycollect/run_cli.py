@@ -17,7 +17,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint-url", help="S3 endpoint of the source archive (a mirror); default: AWS")
     p.add_argument("--output-directory", help="where files land (overrides the config)")
     p.add_argument("--manifest-directory", help="where manifests land (default: <output>/_manifests)")
-    p.add_argument("--downloader", choices=["s5cmd", "boto3"], help="download engine (overrides the config)")
+    p.add_argument("--downloader", choices=["s5cmd", "boto3", "http"], help="download engine (overrides the config)")
     p.add_argument("--max-parallel-downloads", type=int, help="upper bound on downloader actors")
     p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a new local Ray)")
     p.add_argument("--force", action="store_true", help="fetch every file again (force_redownload)")

@@ -66,4 +66,8 @@ def make_downloader(kind: str, settings: DownloaderSettings) -> Downloader:
         from raycollect.downloaders.boto3 import Boto3Downloader
 
         return Boto3Downloader(settings)
-    raise ValueError(f"unknown downloader {kind!r}; expected 's5cmd' or 'boto3'")
+    if kind == "http":
+        from raycollect.downloaders.http import HttpDownloader
+
+        return HttpDownloader(settings)
+    raise ValueError(f"unknown downloader {kind!r}; expected 's5cmd', 'boto3' or 'http'")

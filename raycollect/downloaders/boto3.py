@@ -1,4 +1,4 @@
-"""boto3 engine: a thread pool of streaming ``get_object`` calls that hash while they write.
+"""boto3 engine: threaded streaming ``get_object`` calls that hash while they write.
 
 No HEAD before GET and no second read of the file: the SHA-256 is computed from the bytes as they
 arrive. botocore's adaptive retry mode handles throttling (503 SlowDown) and transient 5xx.
@@ -7,15 +7,12 @@ arrive. botocore's adaptive retry mode handles throttling (503 SlowDown) and tra
 from __future__ import annotations
 
 import hashlib
-import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from raycollect.downloaders.base import DownloaderSettings, Outcome, check_key
+from raycollect.downloaders.threaded import CHUNK, ThreadedDownloader
 
-CHUNK = 1 << 20
 
-
-class Boto3Downloader:
+class Boto3Downloader(ThreadedDownloader):
     name = "boto3"
 
     def __init__(self, settings: DownloaderSettings) -> None:
@@ -23,41 +20,20 @@ class Boto3Downloader:
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        self.s = settings
+        super().__init__(settings)
         config = Config(
             signature_version=UNSIGNED,  # the archive is public: anonymous reads, no credentials needed
             retries={"mode": "adaptive", "max_attempts": 5},
             max_pool_connections=settings.workers,  # one connection per worker thread, none waiting
             connect_timeout=10,
-            read_timeout=60,
+            read_timeout=min(60, settings.timeout_seconds),  # no single read may outlast the whole call
         )
         self.client = boto3.session.Session().client(
             "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config)
-        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="raycollect-get")
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def transfer(self, pairs: list[tuple[str, str]], timeout: float) -> dict[str, Outcome]:
-        deadline = time.monotonic() + timeout
-        futures: dict[Future[Outcome], str] = {self.pool.submit(self._get, k, d, deadline): k for k, d in pairs}
-        done, pending = wait(futures, timeout=timeout)
-        outcomes: dict[str, Outcome] = {}
-        for fut in pending:
-            fut.cancel()
-            outcomes[futures[fut]] = Outcome(False, error=f"boto3 timed out after {timeout:.0f}s (timeout_seconds)")
-        for fut in done:
-            try:
-                outcomes[futures[fut]] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - any failure of one file is that file's outcome
-                outcomes[futures[fut]] = Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500], transient=True)
-        return outcomes
-
-    def _get(self, key: str, dst: str, deadline: float) -> Outcome:
+    def get(self, key: str, dst: str) -> Outcome:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if time.monotonic() > deadline:
-            return Outcome(False, error="boto3 timed out before the transfer started (timeout_seconds)")
         try:
             resp = self.client.get_object(Bucket=self.s.bucket, Key=check_key(key))
             h = hashlib.sha256()

@@ -80,7 +80,7 @@ def main() -> None:
                       f"{mb / base_s:8,.1f} MB/s  1.00x")
                 selection = dict(markets=sel["markets"], symbols=sel["symbols"], data_types=sel["data_types"],
                                  date_range={"start": sel["start"], "end": sel["end"]})
-                for engine in ("s5cmd", "boto3"):
+                for engine in ("s5cmd", "boto3", "http"):
                     secs, _ = collect(archive, work / engine, engine, selection)
                     shutil.rmtree(work / engine)
                     print(f"  raycollect {engine:<5} (verified)    {secs:6.2f}s  {n / secs:8,.0f} files/s  "

@@ -1,4 +1,4 @@
-"""timeout_seconds is enforced per s5cmd invocation against a server that accepts and never answers."""
+"""timeout_seconds is enforced per downloader call against a server that accepts and never answers."""
 
 import socket
 import threading
@@ -38,15 +38,17 @@ def silent_server():
     srv.close()
 
 
-@pytest.mark.parametrize("batch", [True, False])
-def test_s5cmd_is_killed_at_the_timeout_and_files_fail(silent_server, tmp_path, batch):
+@pytest.mark.parametrize(("engine", "batch"), [("s5cmd", True), ("s5cmd", False), ("http", True)])
+def test_a_hung_transfer_stops_at_the_timeout_and_files_fail(silent_server, tmp_path, engine, batch):
     key = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
-    d = make_downloader("s5cmd", DownloaderSettings(bucket="data.binance.vision", endpoint_url=silent_server,
-                                                    enable_batch_mode=batch, s5cmd_extra_args=("--retry-count=0",)))
+    extra = ("--retry-count=0",) if engine == "s5cmd" else ()
+    d = make_downloader(engine, DownloaderSettings(bucket="data.binance.vision", endpoint_url=silent_server,
+                                                   enable_batch_mode=batch, s5cmd_extra_args=extra,
+                                                   timeout_seconds=2))
     t0 = time.monotonic()
     out = process_shard({"key": [key], "checksum_key": [key + ".CHECKSUM"], "target": [key],
                          "verify_existing": [False]}, downloader=d, storage=LocalStorage(tmp_path), verify=True,
                         timeout=2).to_pylist()[0]
     assert time.monotonic() - t0 < 10
-    assert out["status"] == "failed" and out["error"] == "s5cmd timed out after 2s (timeout_seconds)"
+    assert out["status"] == "failed" and out["error"] == f"{engine} timed out after 2s (timeout_seconds)"
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

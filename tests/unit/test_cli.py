@@ -70,7 +70,8 @@ BAD_CONFIGS = [
     (dict(max_parallel_downloads="many"),
      "Invalid configuration: max_parallel_downloads: Input should be a valid integer, unable to parse string as an "
      "integer (got 'many')"),
-    (dict(downloader="curl"), "Invalid configuration: downloader: Input should be 's5cmd' or 'boto3' (got 'curl')"),
+    (dict(downloader="curl"),
+     "Invalid configuration: downloader: Input should be 's5cmd', 'boto3' or 'http' (got 'curl')"),
     (dict(partition_policy="weekly"),
      "Invalid configuration: partition_policy: Input should be 'auto', 'daily', 'monthly' or 'both' (got 'weekly')"),
     (dict(timeout_seconds=-5),
