@@ -1,4 +1,4 @@
-"""The downloader actor: one per slot, each owning one engine (s5cmd or boto3) and one storage.
+"""The downloader actor: one per slot, each owning one engine (s5cmd, boto3 or http) and one storage.
 
 Actor options, on purpose:
 - ``max_restarts=0`` and ``max_task_retries=0``: the driver (raycollect.dispatch) replaces a dead actor

@@ -1,6 +1,6 @@
 """Collect one shard: download zips and sidecars to temporary names, verify SHA-256, commit atomically.
 
-This is the one place that decides what reaches a final path, for both engines:
+This is the one place that decides what reaches a final path, for every engine:
 - every file is written to ``.<name>.<token>.part`` (next to its final path, or in scratch for an S3
   destination), never to the final name;
 - it is committed by the storage (a rename, or an upload) only after its SHA-256 equals the first token
