@@ -39,12 +39,17 @@ class _Slot:
     handle: Any
     ready_ref: Any  # the actor's info() call: resolves once it is placed and its engine is built
     info: dict[str, Any] | None = None
+    error: str | None = None  # set when the actor died before it was ready
     generation: int = 0
     load: int = 0
 
     @property
     def ready(self) -> bool:
         return self.info is not None
+
+    @property
+    def starting(self) -> bool:
+        return self.info is None and self.error is None
 
 
 def dispatch(
@@ -97,8 +102,10 @@ def dispatch(
                 inflight[ref] = (i, slot.generation, shard)
                 slot.load += 1
         if not inflight:
-            if queue and not any(s.ready for s in slots):
-                _await_first(slots, start_timeout)  # every actor died: wait for a replacement to be placed
+            if (queue or not exhausted) and not any(s.ready for s in slots):
+                # Work is left but no actor is ready (all died, replacements still starting): wait for one
+                # rather than end the run with shards never handed out.
+                _await_first(slots, start_timeout)
                 continue
             break
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=tick_seconds)
@@ -140,59 +147,34 @@ def _reason(exc: BaseException) -> str:
 
 
 def _poll_ready(slots: list[_Slot]) -> bool:
-    """Mark actors whose info() resolved as ready; True when any became ready now."""
-    pending = [s for s in slots if not s.ready]
-    if not pending:
+    """Settle the actors still starting (ready, or dead with a reason); True when any became ready now."""
+    starting = [s for s in slots if s.starting]
+    if not starting:
         return False
-    done, _ = ray.wait([s.ready_ref for s in pending], num_returns=len(pending), timeout=0)
+    done, _ = ray.wait([s.ready_ref for s in starting], num_returns=len(starting), timeout=0)
     changed = False
-    for s in pending:
+    for s in starting:
         if s.ready_ref in done:
             try:
                 s.info = ray.get(s.ready_ref)
                 changed = True
-            except RayActorError:
-                pass  # died while starting; its replacement happens when a shard of it fails, if any
+            except Exception as exc:  # noqa: BLE001 - died while starting: record why, never poll it again
+                s.error = _reason(exc)
     return changed
 
 
 def _await_first(slots: list[_Slot], timeout: float) -> None:
     """Block until at least one actor is ready, so start-up errors surface here with a clear message."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        ready_refs = [s.ready_ref for s in slots if not s.ready]
-        if not ready_refs and any(s.ready for s in slots):
-            return
-        try:
-            ray.wait(ready_refs, num_returns=1, timeout=min(5.0, timeout))
-        except Exception:  # noqa: BLE001 - readiness is checked below, whatever wait() did
-            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         _poll_ready(slots)
         if any(s.ready for s in slots):
             return
-        dead = [s for s in slots if _failed(s.ready_ref)]
-        if len(dead) == len(slots):
-            raise WorkflowError(f"downloader actors failed to start: {_start_error(dead[0].ready_ref)}")
+        starting = [s.ready_ref for s in slots if s.starting]
+        if not starting:
+            raise WorkflowError(f"downloader actors failed to start: {next(s.error for s in slots if s.error)}")
+        ray.wait(starting, num_returns=1, timeout=min(5.0, max(0.0, deadline - time.monotonic())))
     raise WorkflowError(
         f"downloader actors did not start within {timeout:.0f}s; the cluster may lack free slots (each actor "
         "asks for 0.5 CPU, and the downloader resource when configured): lower num_actors or add nodes"
     )
-
-
-def _failed(ref: Any) -> bool:
-    done, _ = ray.wait([ref], timeout=0)
-    if not done:
-        return False
-    try:
-        ray.get(ref)
-        return False
-    except Exception:  # noqa: BLE001
-        return True
-
-
-def _start_error(ref: Any) -> str:
-    try:
-        ray.get(ref)
-    except Exception as exc:  # noqa: BLE001
-        return _reason(exc)
-    return "unknown"
