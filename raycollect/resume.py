@@ -23,7 +23,8 @@ SKIP_COLUMNS = ["key", "size_bytes", "sha256", "expected_sha256", "checksum_veri
 def split_for_resume(
     plan: pa.Table, storage: BaseStorage, manifest_dir: str, *, resume: bool, verify: bool, reverify: bool = False
 ) -> tuple[pa.Table, pa.Table]:
-    """(todo: the plan rows to send, with a ``verify_existing`` column; done: SKIP_COLUMNS of skipped rows)."""
+    """(todo: the plan rows to send, with a ``verify_existing`` column; skipped: the plan rows skipped, with
+    SKIP_COLUMNS from their manifest row)."""
     empty_done = pa.table({c: pa.array([], t) for c, t in
                            zip(SKIP_COLUMNS, [pa.string(), pa.int64(), pa.string(), pa.string(), pa.bool_()],
                                strict=True)})
@@ -54,10 +55,7 @@ def split_for_resume(
     keep = [i for i, s in enumerate(skip) if not s]
     todo = plan.take(pa.array(keep, pa.int64()))
     existing = [targets[i] in present for i in keep]
-    skipped_plan = plan.filter(pa.array(skip))
-    # Align `done` with the skipped plan rows by key (the manifest may list keys in any order).
-    order = {k: i for i, k in enumerate(done["key"].to_pylist())}
-    done = done.take(pa.array([order[k] for k in skipped_plan["key"].to_pylist()], pa.int64()))
+    skipped_plan = plan.filter(pa.array(skip))  # plan order, as done_rows was filled
     return todo.append_column("verify_existing", pa.array(existing, pa.bool_())), _with_plan(skipped_plan, done)
 
 

@@ -21,7 +21,16 @@ import pyarrow.compute as pc
 
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
-from raycollect.manifest import ManifestWriter, new_run_id, write_ingestion_metadata, write_run_record
+from raycollect.manifest import (
+    FILES_SCHEMA,
+    ManifestWriter,
+    files_glob,
+    latest_per_key,
+    new_run_id,
+    sql_string,
+    write_ingestion_metadata,
+    write_run_record,
+)
 from raycollect.matrix import load_matrix
 from raycollect.metrics import MetricsCollector
 from raycollect.models import DataZone, IngestionMetadata
@@ -222,8 +231,6 @@ class ArchiveCollectionWorkflow:
             cols.update(status=pa.array(["skipped"] * n), attempts=pa.array([0] * n, pa.int32()),
                         started_at=pa.array([now] * n), finished_at=pa.array([now] * n),
                         duration_s=pa.array([0.0] * n))
-        from raycollect.manifest import FILES_SCHEMA
-
         return pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in FILES_SCHEMA})
 
     def _record(self, table: pa.Table, files: int, shard: Any = None) -> None:
@@ -306,8 +313,6 @@ class ArchiveCollectionWorkflow:
 
 def _only_collected(plan: pa.Table, manifest_dir: str) -> pa.Table:
     """The plan rows whose newest manifest row says collected (``raycollect verify``)."""
-    from raycollect.manifest import latest_per_key
-
     latest = latest_per_key(manifest_dir)
     if latest is None:
         return plan.slice(0, 0)
@@ -318,8 +323,6 @@ def _only_collected(plan: pa.Table, manifest_dir: str) -> pa.Table:
 def superseded_daily(manifest_dir: str, run_id: str) -> list[tuple[str, int]]:
     """(monthly key collected by this run, daily files of its month collected before) pairs."""
     import duckdb
-
-    from raycollect.manifest import files_glob, sql_string
 
     con = duckdb.connect()
     try:
