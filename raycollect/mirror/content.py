@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from raycollect.archive import KLINE_TYPES
 
@@ -83,7 +84,21 @@ def csv_lines(
     price = rng.uniform(10, 90_000)
     f = time_factor(market, period)
     gen = _ROWS.get(data_type) or _kline_rows
-    yield from gen(symbol, interval, t0, span_ms, rows, rng, price, f, maker, market)
+    yield from gen(_FileSpec(symbol, interval, t0, span_ms, rows, rng, f, maker, market), price)
+
+
+class _FileSpec(NamedTuple):
+    """What every row generator needs to know about the file it writes."""
+
+    symbol: str
+    interval: str | None
+    t0: int  # the period's first millisecond
+    span: int  # the period's length in milliseconds
+    rows: int  # cap for types without a natural row count
+    rng: random.Random
+    f: int  # 1000 where times are microseconds, else 1
+    maker: Callable[[bool], str]
+    market: str
 
 
 def _bool_text(market: str) -> Callable[[bool], str]:
@@ -96,7 +111,8 @@ def _walk(price: float, rng: random.Random) -> float:
     return max(0.0001, price * (1 + rng.gauss(0, 0.001)))
 
 
-def _kline_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _kline_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    interval, t0, span, rows, rng, f = c.interval, c.t0, c.span, c.rows, c.rng, c.f
     step = interval_ms(interval or "1d")
     n = max(1, min(span // step, rows)) if step <= span else 1
     for i in range(n):
@@ -111,30 +127,38 @@ def _kline_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
                f"{rng.randint(100, 90_000)},{tb:.8f},{tb * price:.8f},0")
 
 
-def _trade_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _time_and_flags(t0: int, i: int, step: int, f: int, rng: random.Random, maker: Callable[[bool], str],
+                    market: str) -> tuple[int, str]:
+    """A trade's time inside its slot, and its boolean columns (spot adds is_best_match)."""
+    t = (t0 + i * step + rng.randint(0, step - 1)) * f
+    return t, f",{maker(rng.random() < 0.5)}" + (f",{maker(True)}" if market == "spot" else "")
+
+
+def _trade_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    t0, span, rows, rng, f, maker, market = c.t0, c.span, c.rows, c.rng, c.f, c.maker, c.market
     tid = rng.randint(10**6, 10**9)
     step = max(1, span // max(rows, 1))
     for i in range(rows):
         price = _walk(price, rng)
         qty = rng.uniform(0.001, 5)
-        t = (t0 + i * step + rng.randint(0, step - 1)) * f
-        tail = f",{maker(rng.random() < 0.5)}" + (f",{maker(True)}" if market == "spot" else "")
+        t, tail = _time_and_flags(t0, i, step, f, rng, maker, market)
         yield f"{tid + i},{price:.2f},{qty:.5f},{qty * price:.5f},{t}{tail}"
 
 
-def _agg_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _agg_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    t0, span, rows, rng, f, maker, market = c.t0, c.span, c.rows, c.rng, c.f, c.maker, c.market
     aid, first = rng.randint(10**6, 10**9), rng.randint(10**6, 10**9)
     step = max(1, span // max(rows, 1))
     for i in range(rows):
         price = _walk(price, rng)
         n = rng.randint(1, 5)
-        t = (t0 + i * step + rng.randint(0, step - 1)) * f
-        tail = f",{maker(rng.random() < 0.5)}" + (f",{maker(True)}" if market == "spot" else "")
+        t, tail = _time_and_flags(t0, i, step, f, rng, maker, market)
         yield f"{aid + i},{price:.2f},{rng.uniform(0.001, 5):.5f},{first},{first + n - 1},{t}{tail}"
         first += n
 
 
-def _funding_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _funding_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    t0, span, rng = c.t0, c.span, c.rng
     for i in range(span // 28_800_000):
         yield f"{t0 + i * 28_800_000},8,{rng.gauss(0.0001, 0.0001):.8f}"
 
@@ -143,14 +167,16 @@ def _text_time(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _metrics_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _metrics_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    symbol, t0, span, rows, rng = c.symbol, c.t0, c.span, c.rows, c.rng
     for i in range(min(rows, span // 300_000)):
         oi = rng.uniform(1e4, 1e5)
         yield (f"{_text_time(t0 + i * 300_000)},{symbol},{oi:.4f},{oi * price:.8f},{rng.uniform(0.5, 3):.8f},"
                f"{rng.uniform(0.5, 3):.5f},{rng.uniform(0.5, 3):.8f},{rng.uniform(0.5, 2):.5f}")
 
 
-def _depth_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _depth_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    t0, rows, rng = c.t0, c.rows, c.rng
     for i in range(max(1, rows // 10)):
         stamp = _text_time(t0 + i * 30_000)
         for pct in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5):
@@ -158,7 +184,8 @@ def _depth_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
             yield f"{stamp},{pct},{depth:.8f},{depth * price:.8f}"
 
 
-def _ticker_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _ticker_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    t0, span, rows, rng = c.t0, c.span, c.rows, c.rng
     uid = rng.randint(10**9, 10**12)
     step = max(1, span // max(rows, 1))
     for i in range(rows):
@@ -167,7 +194,8 @@ def _ticker_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market)
         yield f"{uid + i},{price:.2f},{rng.uniform(0, 9):.3f},{price * 1.0001:.2f},{rng.uniform(0, 9):.3f},{t},{t + 3}"
 
 
-def _liq_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _liq_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    t0, span, rows, rng = c.t0, c.span, c.rows, c.rng
     step = max(1, span // max(rows, 1))
     for i in range(rows):
         price = _walk(price, rng)
@@ -175,13 +203,15 @@ def _liq_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
         yield f"{t0 + i * step},{rng.choice(['BUY', 'SELL'])},LIMIT,IOC,{q},{price:.2f},{price:.2f},FILLED,{q},{q}"
 
 
-def _bvol_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _bvol_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    symbol, t0, span, rows, rng = c.symbol, c.t0, c.span, c.rows, c.rng
     base = symbol.split("BVOL")[0] or "BTC"
     for i in range(min(rows, span // 60_000)):
         yield f"{t0 + i * 60_000},{symbol},{base},USDT,{rng.uniform(30, 90):.2f}"
 
 
-def _eoh_rows(symbol, interval, t0, span, rows, rng, price, f, maker, market):
+def _eoh_rows(c: _FileSpec, price: float) -> Iterator[str]:
+    symbol, t0, rows, rng = c.symbol, c.t0, c.rows, c.rng
     day = _text_time(t0)[:10]
     for i in range(min(rows, 24)):
         strike = round(price, -3)
