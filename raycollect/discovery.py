@@ -73,8 +73,8 @@ class DiscoveryReport:
     keys_listed: int = 0
     symbols: dict[str, list[str]] = field(default_factory=dict)  # "market/data_type" -> matched symbols
     invalid: list[str] = field(default_factory=list)  # listed names or keys refused (first 100)
-    planned: int = 0  # rows before intersecting (fallback rows not counted)
-    available: int = 0  # planned rows that exist
+    planned: int = 0  # files planned after intersecting (a month without its monthly zip counts its days)
+    available: int = 0  # planned files that exist
     months_by_days: int = 0  # monthly files absent, collected as their daily files
 
     def note_invalid(self, what: str) -> None:
@@ -148,26 +148,16 @@ def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: Disc
     month_listed = pc.is_in(monthly_of_day, value_set=value_set)
     drop = pc.and_(fallback, month_listed)  # the monthly file exists: its days are not needed
     keep = pc.invert(drop)
-    monthly_absent_with_days = _months_collected_by_days(plan, fallback, month_listed, is_listed)
+    by_days = pc.and_(pc.and_(fallback, pc.invert(month_listed)), is_listed)
+    monthly_absent_with_days = set(pc.unique(monthly_of_day.filter(by_days)).to_pylist())
     out = plan.append_column("listed", is_listed).filter(keep)
     # A monthly row whose month is collected by days is not "missing": its days stand in for it.
     if monthly_absent_with_days:
         out = out.filter(pc.invert(pc.is_in(out["key"], value_set=pa.array(sorted(monthly_absent_with_days)))))
     report.months_by_days = len(monthly_absent_with_days)
-    report.planned = pc.sum(pc.invert(out["fallback"])).as_py() or 0
+    report.planned = out.num_rows
     report.available = pc.sum(out["listed"]).as_py() or 0
     return out
-
-
-def _months_collected_by_days(plan: pa.Table, fallback: pa.ChunkedArray, month_listed: pa.ChunkedArray,
-                              is_listed: pa.ChunkedArray) -> set[str]:
-    """Monthly keys that are not listed but have at least one listed fallback day."""
-    rows = pc.and_(pc.and_(fallback, pc.invert(month_listed)), is_listed)
-    keys = plan.filter(rows)["key"]
-    monthly = pc.replace_substring(
-        pc.replace_substring_regex(keys, pattern=r"-(\d{4}-\d{2})-\d{2}\.zip$", replacement=r"-\1.zip"),
-        pattern="/daily/", replacement="/monthly/", max_replacements=1)
-    return set(pc.unique(monthly).to_pylist())
 
 
 def discover_plan(

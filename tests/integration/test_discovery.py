@@ -67,6 +67,8 @@ def test_discovery_plans_exactly_what_exists_and_fills_months_by_days(gappy, tmp
     assert "1 months collected as daily files" in out
 
     result = run(cfg)
+    disc = result["discovery"]
+    assert (disc["planned"], disc["available"], disc["months_by_days"]) == (52, 50, 1)
     assert result["discovery"]["symbols"] == {"spot/klines": ["BTCUSDT", "ETHUSDT"]}  # BTCBUSD filtered out
     assert sorted(result["discovery"]["invalid"]) == [
         f"key {JUNK[1]!r}: does not follow the archive grammar",
