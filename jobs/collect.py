@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from raycollect.cli import main
+from raycollect.cli.main import main
 
 
 def entrypoint(argv: list[str]) -> int:

@@ -19,20 +19,23 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from raycollect.downloaders.base import DownloaderSettings, make_downloader
+from raycollect.cluster import ACTOR_CPUS
+from raycollect.downloaders import DownloaderSettings, make_downloader
 from raycollect.shard import process_shard
+from raycollect.staging import StagingArea, sweep
 from raycollect.storage import BaseStorage
-
-ACTOR_CPUS = 0.5
 
 
 class DownloaderActor:
-    def __init__(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool) -> None:
+    def __init__(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool,
+                 run_id: str) -> None:
         self.kind = kind
         self.downloader = make_downloader(kind, settings)
         self.storage = storage
         self.verify = verify
-        self.timeout = float(settings.timeout_seconds)
+        # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
+        sweep(storage.staging_root)
+        self.staging = StagingArea(storage.staging_root, f"{run_id}-actor").open()
         ctx = ray.get_runtime_context()
         self.node_id = ctx.get_node_id()
         self.actor_id = ctx.get_actor_id()
@@ -42,10 +45,15 @@ class DownloaderActor:
 
     def run_shard(self, shard_id: int, tasks: dict[str, list[Any]]) -> pa.RecordBatch:
         results = process_shard(tasks, downloader=self.downloader, storage=self.storage, verify=self.verify,
-                                timeout=self.timeout)
+                                staging=self.staging)
         n = results.num_rows
         return results.append_column("node_id", pa.array([self.node_id] * n, pa.string())).append_column(
             "actor_id", pa.array([self.actor_id] * n, pa.string()))
+
+    def close(self) -> None:
+        """Release the engine and remove this actor's staging (called before the actor is killed)."""
+        self.downloader.close()
+        self.staging.close()
 
 
 def actor_class(resources: dict[str, float] | None = None) -> Any:

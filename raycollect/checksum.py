@@ -1,7 +1,9 @@
-"""SHA-256 of archive files and parsing of their ``.CHECKSUM`` sidecars (``sha256sum`` format).
+"""SHA-256 of archive files and strict parsing of their ``.CHECKSUM`` sidecars (``sha256sum`` format).
 
-Spot sidecars end without a newline and futures sidecars with one, and some real ones do otherwise:
-only the first whitespace-separated token is read, never the whole line.
+A sidecar is accepted only as exactly one line: 64 lowercase hex digits, two spaces, the zip's own file
+name, and an optional trailing newline (spot sidecars have none, futures sidecars have one). Anything
+else (another file name, a directory part, a second line, upper-case hex) was damaged somewhere and is
+never trusted or committed.
 """
 
 from __future__ import annotations
@@ -10,23 +12,35 @@ import hashlib
 import re
 from pathlib import Path
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20  # 1 MiB reads: large enough to reach disk speed, small enough to stay cache-friendly
 
 
 class ChecksumFormatError(ValueError):
-    """A sidecar whose first token is not a SHA-256 hex digest."""
+    """A sidecar that is not exactly ``<sha256>  <zip name>`` for its zip."""
 
 
-def parse_checksum(text: str | bytes) -> str:
-    """The lowercase hex digest in a sidecar's text."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    tokens = text.split()
-    if not tokens or not _HEX64.fullmatch(tokens[0]):
-        shown = text[:80].strip() or "(empty)"
-        raise ChecksumFormatError(f"not a sha256sum line: {shown!r}")
-    return tokens[0].lower()
+def parse_checksum(text: str | bytes, zip_name: str) -> str:
+    """The hex digest in a sidecar's text, after checking that the line names ``zip_name``."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", errors="replace")
+    shown = raw[:100].decode("utf-8", errors="replace").strip() or "(empty)"
+    body = raw[:-1] if raw.endswith(b"\n") else raw
+    digest, sep, name = body.partition(b"  ")
+    try:
+        digest_s, name_s = digest.decode("ascii"), name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ChecksumFormatError(f"malformed sidecar (not text): {shown!r}") from None
+    if not sep or not _HEX64.fullmatch(digest_s):
+        raise ChecksumFormatError(f"malformed sidecar (expected '<64 hex>  {zip_name}'): {shown!r}")
+    if name_s != zip_name:
+        raise ChecksumFormatError(f"malformed sidecar (names {name_s[:80]!r}, not {zip_name!r}): {shown!r}")
+    return digest_s
+
+
+def sidecar_sizes(zip_name: str) -> tuple[int, int]:
+    """The two byte sizes a valid sidecar for ``zip_name`` can have (without and with a newline)."""
+    n = 64 + 2 + len(zip_name.encode("utf-8"))
+    return n, n + 1
 
 
 def sha256_file(path: str | Path) -> str:

@@ -13,7 +13,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from raycollect.archive import MARKET_PATHS, is_valid_symbol, normalize_interval, normalize_market
 from raycollect.errors import ConfigurationError
@@ -22,6 +31,15 @@ REQUIRED = ("workflow_type", "matrix_path", "output_directory", "markets", "symb
 PartitionPolicy = Literal["auto", "daily", "monthly", "both"]
 SYMBOL_PATTERN_RE = re.compile(r"[A-Z0-9_*]{1,48}")
 SYMBOL_HINT = "expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP"
+#: s5cmd global options that cannot change the source, the credentials or the outcome of a transfer
+#: (value: the allowed values, or None for a flag). Everything else (--endpoint-url, --profile,
+#: --credentials-file, --no-sign-request, --dry-run, --retry-count, --no-verify-ssl, ...) is refused.
+S5CMD_ALLOWED: dict[str, frozenset[str] | None] = {
+    "--log": frozenset({"trace", "debug", "info", "error"}),
+    "--stat": None,
+    "--use-list-objects-v1": None,
+    "--addressing-style": frozenset({"path", "virtual"}),
+}
 
 
 class DateRange(BaseModel):
@@ -61,7 +79,7 @@ class WorkflowConfig(BaseModel):
         "Default 1d. '1M' means the archive's '1mo'.",
     )
     date_range: DateRange = Field(default_factory=_yesterday, description="Inclusive; default: yesterday (UTC).")
-    discover: bool = Field(
+    discover: StrictBool = Field(
         default=False,
         description="List the archive and plan only files that exist (always on when a symbol is a pattern).")
     quote_assets: list[str] | None = Field(
@@ -87,30 +105,33 @@ class WorkflowConfig(BaseModel):
     # --- how ---
     downloader: Literal["s5cmd", "boto3", "http"] = Field(
         default="s5cmd", description="Per-actor download engine: s5cmd, boto3, or http (anonymous GETs).")
-    batch_size: int = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
-    max_parallel_downloads: int = Field(
+    batch_size: StrictInt = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
+    max_parallel_downloads: StrictInt = Field(
         default=8, ge=1, le=4096,
         description="Upper bound on downloader actors; fewer start when the cluster has fewer CPU slots.")
-    num_actors: int | None = Field(default=None, ge=1, le=4096, description="Exact actor count (overrides).")
-    workers_per_actor: int = Field(default=32, ge=1, le=512, description="Concurrent transfers per actor.")
-    actor_resources: dict[str, int] = Field(
+    num_actors: StrictInt | None = Field(default=None, ge=1, le=4096, description="Exact actor count (overrides).")
+    workers_per_actor: StrictInt = Field(default=32, ge=1, le=512, description="Concurrent transfers per actor.")
+    actor_resources: dict[str, StrictInt] = Field(
         default_factory=dict,
         description="Custom Ray resources each actor requests, e.g. {'downloader': 1}: actors then run only on "
         "nodes that offer it, and their count follows the cluster's total of it.")
-    enable_batch_mode: bool = Field(default=True, description="s5cmd: one `s5cmd run` per shard.")
-    enable_resume: bool = Field(default=True, description="Skip files already collected and verified.")
-    download_checksum: bool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")
-    timeout_seconds: int = Field(default=300, ge=1, description="Per downloader invocation (one shard).")
-    force_redownload: bool = Field(default=False, description="Fetch everything again.")
-    reverify: bool = Field(default=False, description="Compare collected files with the archive's current "
+    enable_batch_mode: StrictBool = Field(default=True, description="s5cmd: one `s5cmd run` per shard.")
+    enable_resume: StrictBool = Field(default=True, description="Skip files already collected and verified.")
+    download_checksum: StrictBool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")
+    timeout_seconds: StrictInt = Field(
+        default=300, ge=1, le=86_400,
+        description="One attempt of one file (s5cmd: no file completed for this long); then it is retried.")
+    force_redownload: StrictBool = Field(default=False, description="Fetch everything again.")
+    reverify: StrictBool = Field(default=False, description="Compare collected files with the archive's current "
                            ".CHECKSUM and re-fetch those that changed.")
-    s5cmd_extra_args: list[str] = Field(default_factory=list, description="Extra s5cmd global options.")
-    part_size_mb: int = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
+    s5cmd_extra_args: list[str] = Field(
+        default_factory=list, description="Extra s5cmd global options from an allow-list (S5CMD_ALLOWED).")
+    part_size_mb: StrictInt = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
 
     # --- bookkeeping ---
     manifest_directory: str | None = Field(default=None, description="Default: <output_directory>/_manifests.")
     environment: str = Field(default="development", description="Free-form label stored in run records.")
-    enable_monitoring: bool = Field(default=False, description="Emit metrics events to the MetricsCollector.")
+    enable_monitoring: StrictBool = Field(default=False, description="Emit metrics events to the MetricsCollector.")
     local_data_dir: str | None = Field(default=None, description="Scratch space for downloads (default: target dir).")
     logging: dict[str, Any] = Field(default_factory=lambda: {"level": "INFO"}, description="{'level': 'INFO'}")
 
@@ -185,11 +206,14 @@ class WorkflowConfig(BaseModel):
     @field_validator("s5cmd_extra_args")
     @classmethod
     def _extra_args(cls, value: list[str]) -> list[str]:
+        allowed = ", ".join(f"{k}={'|'.join(sorted(v))}" if v else k for k, v in S5CMD_ALLOWED.items())
         for arg in value:
-            # Passed as argv (never through a shell), but a newline could still smuggle a line into a log
-            # or a command file, and a positional argument would change what s5cmd does.
-            if not arg.startswith("-") or any(c in arg for c in "\r\n\0"):
-                raise ValueError(f"{arg!r} is not an option; only s5cmd global options such as '--log=debug'")
+            name, eq, val = arg.partition("=")
+            choices = S5CMD_ALLOWED.get(name, ())
+            ok = choices == () or (choices is None and not eq) or (choices and eq and val in choices)
+            if choices == () or not ok:
+                raise ValueError(f"EXTRA:{arg!r} is not allowed (only options that cannot change the source, "
+                                 f"the credentials or the outcome); allowed: {allowed}")
         return value
 
     @model_validator(mode="after")
@@ -315,11 +339,19 @@ def _describe(exc: ValidationError) -> str:
         return f"Invalid configuration: {msg.removeprefix('OUTPUT:')}"
     if msg.startswith("SYMBOLS:"):
         return f"Invalid symbols in configuration: {msg.removeprefix('SYMBOLS:')}"
+    if msg.startswith("EXTRA:"):
+        return f"Invalid configuration: s5cmd_extra_args: {msg.removeprefix('EXTRA:')}"
+    got = err.get("input")
+    if err["type"] in ("int_type", "bool_type", "int_from_float"):
+        want = "a JSON number (no quotes)" if err["type"] != "bool_type" else "a JSON boolean (true or false)"
+        if err["type"] != "bool_type" and isinstance(got, float):
+            want = "a whole JSON number"
+        shown = f"the string {got!r}" if isinstance(got, str) else repr(got)
+        return f"Invalid configuration: {loc} must be {want}, got {shown}"
     if err["type"] == "literal_error" and loc == "workflow_type":
         return f"Invalid workflow_type {err['input']!r}: expected 'archive_collection'"
     if loc.startswith("date_range"):
         return f"Invalid date_range: {msg} (expected {{'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}})"
-    got = err.get("input")
     shown = "" if isinstance(got, dict) or loc == "" else f" (got {got!r})"
     return f"Invalid configuration: {loc or 'config'}: {msg}{shown}"
 

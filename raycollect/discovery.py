@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raycollect.archive import SYMBOL_RE, parse_key
+from raycollect.errors import ConfigurationError, WorkflowError
+from raycollect.preflight import check_listing_answer, describe_aws_error, source_name
 from raycollect.selection import Series
 from raycollect.storage import BaseStorage
 
@@ -33,30 +36,38 @@ class Lister:
     """Anonymous, paginated, parallel ListObjectsV2 over one bucket."""
 
     def __init__(self, bucket: str, endpoint_url: str | None, region: str, *, workers: int = 32) -> None:
-        import boto3
-        from botocore import UNSIGNED
-        from botocore.config import Config
+        from raycollect.downloaders.retry import s3_client
 
         self.bucket = bucket
         self.workers = workers
-        config = Config(signature_version=UNSIGNED, retries={"mode": "adaptive", "max_attempts": 8},
-                        max_pool_connections=workers)
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region,
-                                                     config=config)
+        self.where = source_name(endpoint_url, bucket, region)
+        self.client = s3_client(endpoint_url=endpoint_url, region=region, anonymous=True, pool=workers)
         self.requests = 0
 
     def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
-        """(sub-folder prefixes, object keys) directly below ``prefix`` (which must end with '/')."""
+        """(sub-folder prefixes, object keys) directly below ``prefix`` (which must end with '/').
+
+        An answer that is not S3 XML is an error (ConfigurationError), never an empty directory.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
         if not prefix.endswith("/"):
             raise ValueError(f"listing prefix must end with '/': {prefix!r}")
         dirs: list[str] = []
         keys: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": 1000}
-        ):
-            self.requests += 1
-            dirs += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-            keys += [o["Key"] for o in page.get("Contents", [])]
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": 1000}
+            ):
+                self.requests += 1
+                check_listing_answer(page, self.where)
+                dirs += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+                keys += [o["Key"] for o in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            cause = describe_aws_error(exc)
+            if "not S3 XML" in cause:
+                raise ConfigurationError(f"Source {self.where} is not usable: listing {prefix}: {cause}") from None
+            raise WorkflowError(f"listing {prefix} at {self.where} failed: {cause}") from None
         return dirs, keys
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -76,16 +87,22 @@ class DiscoveryReport:
     planned: int = 0  # files planned after intersecting (a month without its monthly zip counts its days)
     available: int = 0  # planned files that exist
     months_by_days: int = 0  # monthly files absent, collected as their daily files
+    notes: list[str] = field(default_factory=list)  # symbols not planned for some (market, data type)
 
     def note_invalid(self, what: str) -> None:
         if len(self.invalid) < 100:
             self.invalid.append(what)
 
 
-def resolve_symbols(series: list[Series], lister: Lister, quote_assets: list[str] | None,
-                    report: DiscoveryReport) -> list[Series]:
-    """Replace symbol patterns by the symbols the archive lists for each (market, data type)."""
-    needed = {(s.market, s.data_type): s.entry for s in series if any("*" in sym for sym in s.symbols)}
+def check_symbols(series: list[Series], lister: Lister, quote_assets: list[str] | None,
+                  report: DiscoveryReport) -> list[Series]:
+    """Check every symbol against the symbol folders the archive lists (one listing per market, data type
+    and partition), and replace patterns by the symbols they match.
+
+    A symbol with no folder for any selected (market, data type) is a ConfigurationError that suggests the
+    closest listed symbols; one that exists for some pairs only is planned there, with a note per symbol.
+    """
+    pairs = {(s.market, s.data_type): s.entry for s in series}
 
     def folders(item: tuple[tuple[str, str], Any]) -> tuple[tuple[str, str], set[str]]:
         pair, entry = item
@@ -101,23 +118,51 @@ def resolve_symbols(series: list[Series], lister: Lister, quote_assets: list[str
                     report.note_invalid(f"symbol folder {d!r}: not a valid symbol")
         return pair, names
 
-    found = dict(lister.map(folders, needed.items()))
-    report.prefixes_listed += sum(len(e.partitions) for e in needed.values())
+    found = dict(lister.map(folders, pairs.items()))
+    report.prefixes_listed += sum(len(e.partitions) for e in pairs.values())
+    _name_unknown_symbols(series, found, report)
     out: list[Series] = []
     for s in series:
-        if (s.market, s.data_type) not in found:
-            out.append(s)
-            continue
         names = found[(s.market, s.data_type)]
         chosen: list[str] = []
         for sym in s.symbols:
-            matches = sorted(n for n in names if fnmatch.fnmatchcase(n, sym)) if "*" in sym else [sym]
-            chosen += [m for m in matches if not quote_assets or "*" not in sym or m.endswith(tuple(quote_assets))]
+            if "*" in sym:
+                matches = sorted(n for n in names if fnmatch.fnmatchcase(n, sym))
+                chosen += [m for m in matches if not quote_assets or m.endswith(tuple(quote_assets))]
+            elif sym in names:
+                chosen.append(sym)
         chosen = list(dict.fromkeys(chosen))
-        report.symbols[f"{s.market}/{s.data_type}"] = sorted(set(report.symbols.get(
-            f"{s.market}/{s.data_type}", [])) | set(chosen))
-        out.append(replace(s, symbols=tuple(chosen)))
+        label = f"{s.market}/{s.data_type}"
+        report.symbols[label] = sorted(set(report.symbols.get(label, [])) | set(chosen))
+        if chosen:
+            out.append(replace(s, symbols=tuple(chosen)))
     return out
+
+
+def _name_unknown_symbols(series: list[Series], found: dict[tuple[str, str], set[str]],
+                          report: DiscoveryReport) -> None:
+    asked: dict[str, list[tuple[str, str]]] = {}
+    for s in series:
+        for sym in s.symbols:
+            if "*" not in sym and (s.market, s.data_type) not in asked.setdefault(sym, []):
+                asked[sym].append((s.market, s.data_type))
+    unknown: list[str] = []
+    for sym, where in asked.items():
+        have = [p for p in where if sym in found[p]]
+        if not have:
+            everything = sorted(set().union(*(found[p] for p in where)))
+            close = difflib.get_close_matches(sym, everything, n=3, cutoff=0.6)
+            hint = f"closest existing: {', '.join(close)}" if close else "no similar symbol is listed"
+            unknown.append(f"'{sym}' has no folder in the archive for {_pairs(where)} ({hint})")
+        elif len(have) < len(where):
+            missing = [p for p in where if p not in have]
+            report.notes.append(f"{sym}: not in the archive for {_pairs(missing)}; planned for {_pairs(have)}")
+    if unknown:
+        raise ConfigurationError(f"Unknown symbol: {'; '.join(unknown)}; fix symbols in the config")
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{m}/{d}" for m, d in pairs)
 
 
 def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: DiscoveryReport) -> pa.Table:
@@ -160,16 +205,23 @@ def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: Disc
     return out
 
 
-def discover_plan(
-    config: Any, matrix: Any, storage: BaseStorage, *, today: Any = None
-) -> tuple[pa.Table, DiscoveryReport]:
-    """Resolve symbol patterns, build the plan (with monthly fallbacks under auto), intersect with the listing."""
-    from raycollect.plan import build_plan
+def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, DiscoveryReport]:
+    """The config's series with every symbol checked against the archive (patterns resolved)."""
     from raycollect.selection import resolve
 
     lister = Lister(config.bucket, config.endpoint_url, config.region, workers=config.workers_per_actor)
     report = DiscoveryReport()
-    series = resolve_symbols(resolve(config, matrix), lister, config.quote_assets, report)
+    series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report)
+    return series, lister, report
+
+
+def discover_plan(
+    config: Any, matrix: Any, storage: BaseStorage, *, today: Any = None
+) -> tuple[pa.Table, DiscoveryReport]:
+    """Check symbols, build the plan (with monthly fallbacks under auto), intersect with the listing."""
+    from raycollect.plan import build_plan
+
+    series, lister, report = listed_selection(config, matrix)
     plan = build_plan(config, matrix, today=today, series=series,
                       monthly_fallback=config.partition_policy == "auto")
     return intersect(plan, lister, storage, report), report

@@ -8,7 +8,9 @@ they arrive, and only the shards in flight are held in memory, whatever the size
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,12 +21,15 @@ import pyarrow as pa
 import ray
 from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError, RayTaskError
 
+from raycollect.downloaders.retry import SHARD_ATTEMPTS
 from raycollect.errors import WorkflowError
 
 log = logging.getLogger(__name__)
 
 #: Tries per shard across actors; a shard whose actor died this often is recorded as failed.
-MAX_SHARD_ATTEMPTS = 3
+MAX_SHARD_ATTEMPTS = SHARD_ATTEMPTS
+#: After an interrupt, how long shards already running may take to finish before they are cancelled.
+GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -64,11 +69,16 @@ def dispatch(
     tick_seconds: float = 1.0,
     on_actors: Callable[[list[dict[str, Any]]], None] | None = None,
     start_timeout: float = 120.0,
+    stop: threading.Event | None = None,
+    grace_seconds: float = GRACE_SECONDS,
 ) -> dict[str, int]:
     """Run every shard; ``on_result`` gets each shard's results, ``on_lost`` each shard given up on.
 
     Shards go only to actors that are placed and ready. A replacement that cannot be placed (its node is
     gone and no other node has room) never receives work, so the surviving actors finish the run.
+    When ``stop`` is set (an interrupt), no further shard is handed out; shards already running get
+    ``grace_seconds`` to finish (their results still reach ``on_result``), then the actors are killed.
+    The stats then count ``cancelled_shards``: shards that never reported (their files have no row).
     """
     def new_slot(i: int) -> _Slot:
         handle = make_actor(i)
@@ -81,63 +91,91 @@ def dispatch(
     queue: deque[Shard] = deque()
     inflight: dict[Any, tuple[int, int, Shard]] = {}
     exhausted = False
-    stats = {"replaced_actors": 0, "requeued_shards": 0, "lost_shards": 0}
+    stats = {"replaced_actors": 0, "requeued_shards": 0, "lost_shards": 0, "cancelled_shards": 0}
     max_replacements = max(3, n_actors * MAX_SHARD_ATTEMPTS)
+    stopped_at: float | None = None
 
-    while True:
-        if _poll_ready(slots) and on_actors is not None:
-            on_actors([s.info for s in slots if s.info])
-        for i, slot in enumerate(slots):
-            while slot.ready and slot.load < inflight_per_actor:
-                if queue:
-                    shard = queue.popleft()
-                elif not exhausted:
-                    shard = next(shards, None)
-                    if shard is None:
-                        exhausted = True
-                        break
-                else:
+    cancelled = False
+    try:
+        while True:
+            if stop is not None and stop.is_set():
+                if stopped_at is None:
+                    stopped_at = time.monotonic()
+                    log.warning("interrupted: no new shards; waiting up to %.0fs for %d running", grace_seconds,
+                                len(inflight))
+                    stats["cancelled_shards"] += len(queue)
+                    queue.clear()
+                    exhausted = True  # shards never read from the iterator are simply not counted
+                if not inflight or time.monotonic() - stopped_at > grace_seconds:
+                    stats["cancelled_shards"] += len(inflight)
                     break
-                ref = slot.handle.run_shard.remote(shard.shard_id, shard.tasks)
-                inflight[ref] = (i, slot.generation, shard)
-                slot.load += 1
-        if not inflight:
-            if (queue or not exhausted) and not any(s.ready for s in slots):
-                # Work is left but no actor is ready (all died, replacements still starting): wait for one
-                # rather than end the run with shards never handed out.
-                _await_first(slots, start_timeout)
-                continue
-            break
-        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=tick_seconds)
-        for ref in ready:
-            i, generation, shard = inflight.pop(ref)
-            slot = slots[i]
-            if generation == slot.generation:
-                slot.load -= 1
-            try:
-                on_result(shard, ray.get(ref))
-            except (RayActorError, RayTaskError, GetTimeoutError, ObjectLostError) as exc:
-                reason = _reason(exc)
-                if isinstance(exc, RayActorError) and generation == slot.generation:
-                    stats["replaced_actors"] += 1
-                    if stats["replaced_actors"] > max_replacements:
-                        raise WorkflowError(f"downloader actors keep dying ({stats['replaced_actors']} replaced); "
-                                            f"last: {reason}") from None
-                    log.warning("downloader actor %d died (%s); starting a replacement", i, reason)
-                    fresh = new_slot(i)
-                    fresh.generation = slot.generation + 1
-                    slots[i] = fresh
-                if shard.attempt < MAX_SHARD_ATTEMPTS:
-                    stats["requeued_shards"] += 1
-                    queue.append(Shard(shard.shard_id, shard.tasks, shard.attempt + 1))
-                else:
-                    stats["lost_shards"] += 1
-                    on_lost(shard, f"shard failed {shard.attempt} times; last: {reason}")
-        if tick is not None:
-            tick()
-    for slot in slots:
-        ray.kill(slot.handle, no_restart=True)
+            if _poll_ready(slots) and on_actors is not None:
+                on_actors([s.info for s in slots if s.info])
+            for i, slot in enumerate(slots):
+                while slot.ready and slot.load < inflight_per_actor:
+                    if queue:
+                        shard = queue.popleft()
+                    elif not exhausted:
+                        shard = next(shards, None)
+                        if shard is None:
+                            exhausted = True
+                            break
+                    else:
+                        break
+                    ref = slot.handle.run_shard.remote(shard.shard_id, shard.tasks)
+                    inflight[ref] = (i, slot.generation, shard)
+                    slot.load += 1
+            if not inflight:
+                if (queue or not exhausted) and not any(s.ready for s in slots):
+                    # Work is left but no actor is ready (all died, replacements still starting): wait for one
+                    # rather than end the run with shards never handed out.
+                    _await_first(slots, start_timeout)
+                    continue
+                break
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=tick_seconds)
+            for ref in ready:
+                i, generation, shard = inflight.pop(ref)
+                slot = slots[i]
+                if generation == slot.generation:
+                    slot.load -= 1
+                try:
+                    on_result(shard, ray.get(ref))
+                except (RayActorError, RayTaskError, GetTimeoutError, ObjectLostError) as exc:
+                    reason = _reason(exc)
+                    if isinstance(exc, RayActorError) and generation == slot.generation:
+                        stats["replaced_actors"] += 1
+                        if stats["replaced_actors"] > max_replacements:
+                            raise WorkflowError(f"downloader actors keep dying ({stats['replaced_actors']} replaced); "
+                                                f"last: {reason}") from None
+                        log.warning("downloader actor %d died (%s); starting a replacement", i, reason)
+                        fresh = new_slot(i)
+                        fresh.generation = slot.generation + 1
+                        slots[i] = fresh
+                    if shard.attempt < MAX_SHARD_ATTEMPTS:
+                        stats["requeued_shards"] += 1
+                        queue.append(Shard(shard.shard_id, shard.tasks, shard.attempt + 1))
+                    else:
+                        stats["lost_shards"] += 1
+                        on_lost(shard, f"shard failed {shard.attempt} times; last: {reason}")
+            if tick is not None:
+                tick()
+    except BaseException:
+        cancelled = True
+        raise
+    finally:
+        _release(slots, graceful=not cancelled and not stats["cancelled_shards"])
     return stats
+
+
+def _release(slots: list[_Slot], *, graceful: bool) -> None:
+    """Let ready actors remove their staging, then kill every actor so idle nodes can scale down."""
+    if graceful:
+        refs = [s.handle.close.remote() for s in slots if s.ready]
+        with contextlib.suppress(Exception):
+            ray.wait(refs, num_returns=len(refs), timeout=10.0)
+    for slot in slots:
+        with contextlib.suppress(Exception):
+            ray.kill(slot.handle, no_restart=True)
 
 
 def _reason(exc: BaseException) -> str:

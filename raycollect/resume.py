@@ -1,8 +1,11 @@
 """Resume: drop from the plan what an earlier run already collected and verified.
 
 A planned file is skipped without any request when the newest manifest row for its key says
-``success`` (or ``skipped``) with a verified checksum, and the file at its target path has the size
-that row recorded. A file found on disk with no such row is not trusted blindly: it is sent to an
+``success`` (or ``skipped``) with a verified checksum, the file at its target path has the size
+that row recorded, and (with verification on) its sidecar has one of the two sizes a valid sidecar for
+that name can have. A damaged sidecar (another size) sends the file to re-verification, which replaces
+it; a same-size damage is found by ``raycollect verify``, which reads every sidecar.
+A file found on disk with no such row is not trusted blindly: it is sent to an
 actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and
 skips it only on a match. ``force_redownload`` (or ``enable_resume: false``) skips nothing.
 With ``reverify``, collected files are not skipped here either: they go to actors flagged
@@ -11,9 +14,12 @@ With ``reverify``, collected files are not skipped here either: they go to actor
 
 from __future__ import annotations
 
+import posixpath
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect.checksum import sidecar_sizes
 from raycollect.manifest import latest_per_key
 from raycollect.storage import BaseStorage
 
@@ -48,9 +54,13 @@ def split_for_resume(
             j = index.get(key)
             if j is None:
                 continue
-            if present.get(targets[i]) == sizes[j] and not reverify:
-                skip[i] = True
-                done_rows.append(j)
+            found = present.get(targets[i])
+            if found is None or found[0] != sizes[j] or reverify:
+                continue
+            if verify and found[1] not in sidecar_sizes(posixpath.basename(key)):
+                continue  # a missing or damaged sidecar: re-verify the file and replace the sidecar
+            skip[i] = True
+            done_rows.append(j)
         done = latest.take(pa.array(done_rows, pa.int64())).select(SKIP_COLUMNS).cast(empty_done.schema)
     keep = [i for i, s in enumerate(skip) if not s]
     todo = plan.take(pa.array(keep, pa.int64()))

@@ -7,10 +7,11 @@ archive does not know at all, is a ConfigurationError rather than an empty plan.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from dataclasses import dataclass
 
-from raycollect.config import WorkflowConfig
+from raycollect.config import DateRange, WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.matrix import ArchiveMatrix, MatrixEntry
 
@@ -124,4 +125,53 @@ def _entries_with_intervals(config: WorkflowConfig, matrix: ArchiveMatrix, dtype
     return [e for e in entries if e is not None and e.intervals]
 
 
-__all__ = ["DEFAULT_INTERVALS", "Series", "resolve"]
+def latest_publishable(today: dt.date | None = None) -> dt.date:
+    """The newest day the archive can hold: yesterday (UTC); daily files appear the day after."""
+    return (today or dt.datetime.now(dt.timezone.utc).date()) - dt.timedelta(days=1)
+
+
+def effective_range(config: WorkflowConfig, matrix: ArchiveMatrix,
+                    today: dt.date | None = None) -> tuple[WorkflowConfig, list[str]]:
+    """The config with its date range cut to what can exist, and notes on what was cut.
+
+    A range wholly after the latest publishable day, or wholly outside every selected market's
+    ``available_from``/``available_until`` for a data type, is a ConfigurationError naming the reason.
+    """
+    rng = config.date_range
+    latest = latest_publishable(today)
+    notes: list[str] = []
+    if rng.start > latest:
+        raise ConfigurationError(
+            f"Invalid date_range: it starts {rng.start}, after {latest}, the latest day the archive can hold "
+            f"(yesterday, UTC; files are published the day after): nothing can exist yet; end the range at "
+            f"{latest} or earlier")
+    end = rng.end
+    if end > latest:
+        notes.append(f"date_range ends {rng.end}, after {latest} (the latest day that can be published): "
+                     f"planned {rng.start}..{latest} only")
+        end = latest
+    for dtype in config.data_types:
+        windows = []
+        outside = []
+        for market in config.markets:
+            entry = matrix.get(market, dtype)
+            if entry is None:
+                continue
+            until = entry.available_until or latest
+            window = f"{market} {entry.available_from}..{entry.available_until or 'now'}"
+            windows.append(window)
+            if entry.available_from > end or until < rng.start:
+                outside.append(window)
+        if windows and len(outside) == len(windows):
+            raise ConfigurationError(
+                f"Invalid date_range: '{dtype}' has no files in {rng.start}..{end}; it exists in "
+                f"{', '.join(windows)}; choose dates inside that window")
+        for window in outside:
+            notes.append(f"'{dtype}' is not planned for {window.split()[0]}: it exists there only in "
+                         f"{window.split()[1]}")
+    if end == rng.end:
+        return config, notes
+    return config.model_copy(update={"date_range": DateRange(start=rng.start, end=end)}), notes
+
+
+__all__ = ["DEFAULT_INTERVALS", "Series", "effective_range", "latest_publishable", "resolve"]

@@ -1,22 +1,25 @@
-"""Collect one shard: download zips and sidecars to temporary names, verify SHA-256, commit atomically.
+"""Collect one shard: download zips and sidecars into the shard's staging directory, verify, commit.
 
 This is the one place that decides what reaches a final path, for every engine:
-- every file is written to ``.<name>.<token>.part`` (next to its final path, or in scratch for an S3
-  destination), never to the final name;
-- it is committed by the storage (a rename, or an upload) only after its SHA-256 equals the first token
-  of its ``.CHECKSUM`` (or, with verification off, after a complete transfer);
-- a mismatch, a missing sidecar, a timeout or an error leaves the final path as it was (absent, or
-  the previous verified copy) and the temporary files are removed.
+- every file and sidecar is written inside a staging directory that the shard owns and removes whatever
+  happens (raycollect.staging), never at or next to its final name;
+- a sidecar counts only if it is exactly ``<64 hex>  <zip name>`` (raycollect.checksum); a zip is
+  committed (a rename, or an upload) only after its SHA-256 equals that digest, or, with verification
+  off, after a complete transfer;
+- a transient failure (see raycollect.downloaders.retry) is tried again in the next round, after a
+  jittered backoff, up to ``FILE_ATTEMPTS`` rounds; a mismatch is fetched again ``MISMATCH_REFETCHES``
+  time(s), then the file is ``failed`` with both digests in its row;
+- a failure leaves the final path as it was (absent, or the previous verified copy).
 Per-file failures are data (a status and an error), never exceptions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import posixpath
+import random
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,9 @@ import pyarrow as pa
 
 from raycollect.checksum import ChecksumFormatError, parse_checksum, sha256_file
 from raycollect.downloaders.base import Downloader, Outcome, check_key
-from raycollect.storage import BaseStorage, remove_tree
-
-#: Transfer attempts per file inside one shard, for transient errors only (404 and mismatches are final).
-FILE_ATTEMPTS = 3
-#: Seconds before the 2nd and 3rd attempt (the engines' own retries already absorbed short blips).
-BACKOFF = (0.5, 2.0)
+from raycollect.downloaders.retry import FILE_ATTEMPTS, MISMATCH_REFETCHES, backoff
+from raycollect.staging import StagingArea, remove_tree
+from raycollect.storage import BaseStorage
 
 RESULT_SCHEMA = pa.schema([
     pa.field("key", pa.string(), nullable=False),
@@ -56,11 +56,14 @@ class _File:
     verify_existing: bool
     tmp: Path | None = None
     tmp_sum: Path | None = None
-    expected: str | None = None
+    expected: str | None = None  # digest from a valid sidecar (kept across rounds)
+    sidecar_bytes: bytes | None = None
+    zip_digest: str | None = None  # a complete zip in staging (kept across rounds until a mismatch)
+    zip_size: int | None = None
     previous: str | None = None
-    sidecar_done: bool = False
     result: dict[str, Any] | None = None
     attempts: int = 0
+    mismatches: int = 0
     last_error: str | None = None
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
@@ -71,27 +74,23 @@ def process_shard(
     downloader: Downloader,
     storage: BaseStorage,
     verify: bool,
-    timeout: float,
+    staging: StagingArea,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
 ) -> pa.RecordBatch:
     """Results for ``tasks`` (columns key, checksum_key, target, verify_existing), in the same order."""
     files = [_File(*row) for row in zip(tasks["key"], tasks["checksum_key"], tasks["target"],
                                         tasks["verify_existing"], strict=True)]
-    deadline = time.monotonic() + timeout
-    scratch = storage.scratch()  # S3 destination: a private scratch directory, removed below whatever happens
+    stage = staging.shard_dir()
     try:
-        for f in files:
-            _prepare(f, storage, scratch)
+        for i, f in enumerate(files):
+            _prepare(f, i, storage, stage)
         if verify:
             _check_existing([f for f in files if f.result is None and f.verify_existing], downloader, storage,
-                            deadline)
-        _download([f for f in files if f.result is None], downloader, storage, verify, deadline)
+                            stage)
+        _download([f for f in files if f.result is None], downloader, storage, verify, sleep, rng)
     finally:
-        for f in files:
-            for p in (f.tmp, f.tmp_sum):
-                if p is not None:
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
-        remove_tree(scratch)
+        remove_tree(stage)  # engines return only when nothing writes: nothing comes back after this
     return pa.RecordBatch.from_pylist([f.result for f in files], schema=RESULT_SCHEMA)
 
 
@@ -106,111 +105,119 @@ def _finish(f: _File, status: str, *, size: int | None = None, sha: str | None =
     }  # fmt: skip
 
 
-def _prepare(f: _File, storage: BaseStorage, scratch: Path | None) -> None:
+def _prepare(f: _File, index: int, storage: BaseStorage, stage: Path) -> None:
     try:
         check_key(f.key)
         check_key(f.checksum_key)
-        folder = storage.temp_dir(f.target, scratch)  # type: ignore[arg-type]
+        storage.check(f.target)
     except Exception as exc:  # noqa: BLE001 - a bad target is this file's failure, not the shard's
         _finish(f, "failed", error=f"refused: {exc}")
         return
     name = posixpath.basename(f.target)
-    token = uuid.uuid4().hex[:12]  # unique per attempt: a duplicated shard never shares a temp file
-    f.tmp = folder / f".{name}.{token}.part"
-    f.tmp_sum = folder / f".{name}.CHECKSUM.{token}.part"
+    f.tmp = stage / f"{index:05d}-{name}"
+    f.tmp_sum = stage / f"{index:05d}-{name}.CHECKSUM"
 
 
-def _read_sidecar(f: _File, outcome: Outcome | None) -> str | None:
-    """Sets f.expected from a downloaded sidecar; returns an error text when there is none."""
-    if outcome is None or not outcome.ok:
-        if outcome is not None and outcome.missing:
-            return f"checksum sidecar missing: {f.checksum_key}"
-        return f"checksum sidecar not fetched: {outcome.error if outcome else 'no result'}"
+def _read_sidecar(f: _File, outcome: Outcome | None) -> tuple[str, bool] | None:
+    """Sets f.expected from a fetched sidecar; else (error, transient)."""
+    if outcome is None:
+        return "checksum sidecar not fetched: no result from the downloader", True
+    if not outcome.ok:
+        if outcome.missing:  # the zip is there: a sidecar 404 may be a passing fault, so it gets its rounds
+            return f"checksum sidecar missing: {f.checksum_key}", True
+        return f"checksum sidecar not fetched: {outcome.error}", outcome.transient
     try:
-        f.expected = parse_checksum(f.tmp_sum.read_bytes())  # type: ignore[union-attr]
-    except (OSError, ChecksumFormatError) as exc:
-        return f"checksum sidecar unreadable: {exc}"
-    f.sidecar_done = True
+        data = f.tmp_sum.read_bytes()  # type: ignore[union-attr]
+        f.expected = parse_checksum(data, posixpath.basename(f.key))
+    except ChecksumFormatError as exc:
+        return f"checksum sidecar {exc}", True
+    except OSError as exc:
+        return f"checksum sidecar unreadable: {exc}", True
+    f.sidecar_bytes = data
     return None
 
 
-def _check_existing(files: list[_File], downloader: Downloader, storage: BaseStorage, deadline: float) -> None:
+def _check_existing(files: list[_File], downloader: Downloader, storage: BaseStorage, stage: Path) -> None:
     """A file already at its final location with no manifest row (or being re-verified): skip it if it
-    matches the archive's current sidecar."""
+    matches the archive's current sidecar, and repair a local sidecar that differs from it."""
     if not files:
         return
-    outcomes = downloader.transfer([(f.checksum_key, str(f.tmp_sum)) for f in files], _left(deadline))
+    outcomes = downloader.transfer([(f.checksum_key, str(f.tmp_sum)) for f in files])
     for f in files:
         if _read_sidecar(f, outcomes.get(f.checksum_key)) is not None:
+            f.expected = f.sidecar_bytes = None
             continue
-        got = storage.digest(f.target, f.tmp.parent)  # type: ignore[union-attr]
+        got = storage.digest(f.target, stage)
         if got is None:
             continue
         size, digest = got
-        if digest == f.expected:
-            _finish(f, "skipped", size=size, sha=digest, verified=True)
-        else:
+        if digest != f.expected:
             f.previous = digest  # changed in the archive (or corrupt here): re-fetch; old copy stays until then
+            continue
+        try:
+            if storage.read_sidecar(f.target, stage) != f.sidecar_bytes:
+                storage.commit_sidecar(f.tmp_sum, f.target)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - a failed repair is this file's failure
+            _finish(f, "failed", size=size, sha=digest, error=f"repairing the local sidecar failed: {exc}"[:500])
+            continue
+        _finish(f, "skipped", size=size, sha=digest, verified=True)
 
 
 def _download(files: list[_File], downloader: Downloader, storage: BaseStorage, verify: bool,
-              deadline: float) -> None:
-    for attempt in range(FILE_ATTEMPTS):
-        todo = [f for f in files if f.result is None]
-        if not todo:
-            return
-        if attempt:
-            time.sleep(min(BACKOFF[min(attempt - 1, len(BACKOFF) - 1)], max(0.0, _left(deadline))))
-        if _left(deadline) <= 0:
-            break
-        pairs = [(f.key, str(f.tmp)) for f in todo]
-        pairs += [(f.checksum_key, str(f.tmp_sum)) for f in todo if verify and not f.sidecar_done]
-        outcomes = downloader.transfer(pairs, _left(deadline))
-        last = attempt == FILE_ATTEMPTS - 1
+              sleep: Callable[[float], None], rng: Callable[[], float]) -> None:
+    round_no = 0
+    while todo := [f for f in files if f.result is None]:
+        round_no += 1
+        if round_no > 1:
+            sleep(backoff(round_no, rng=rng))
+        pairs = [(f.key, str(f.tmp)) for f in todo if f.zip_digest is None]
+        pairs += [(f.checksum_key, str(f.tmp_sum)) for f in todo if verify and f.expected is None]
+        outcomes = downloader.transfer(pairs)
         for f in todo:
             f.attempts += 1
-            _settle(f, outcomes.get(f.key), outcomes.get(f.checksum_key), storage, verify, last)
-    for f in files:
-        if f.result is None:
-            _finish(f, "failed", error=f.last_error or "timed out (timeout_seconds) before the transfer finished")
+            _settle(f, outcomes, storage, verify)
 
 
-def _settle(f: _File, zip_out: Outcome | None, sum_out: Outcome | None, storage: BaseStorage, verify: bool,
-            last: bool) -> None:
-    """Decide one file after a transfer round; leaves f.result None when another round may help."""
-    if zip_out is None:
-        f.last_error = "no result from the downloader"
-        return
-    if not zip_out.ok:
-        if zip_out.missing:
-            _finish(f, "missing", error="not in the archive (404 NoSuchKey)")
-        elif not zip_out.transient or last:
-            _finish(f, "failed", error=zip_out.error)
-        else:
-            f.last_error = zip_out.error
-        return
-    digest = zip_out.sha256 or sha256_file(f.tmp)  # type: ignore[arg-type]
-    size = f.tmp.stat().st_size  # type: ignore[union-attr]
-    if verify and not f.sidecar_done:
-        problem = _read_sidecar(f, sum_out)
-        if problem is not None:
-            transient = sum_out is not None and sum_out.transient and not last
-            if transient:
-                f.last_error = problem
-            else:
-                _finish(f, "failed", size=size, sha=digest, error=problem)
+def _retry_or_fail(f: _File, error: str, transient: bool, **facts: Any) -> None:
+    if transient and f.attempts < FILE_ATTEMPTS:
+        f.last_error = error
+    else:
+        _finish(f, "failed", error=error, **facts)
+
+
+def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify: bool) -> None:
+    """Decide one file after a round; leaves f.result None when another round may help."""
+    if f.zip_digest is None:
+        out = outcomes.get(f.key)
+        if out is None:
+            _retry_or_fail(f, "no result from the downloader", True)
             return
-    if verify and digest != f.expected:
-        _finish(f, "failed", size=size, sha=digest,
-                error=f"checksum mismatch: expected {f.expected}, got {digest}")
+        if not out.ok:
+            if out.missing:
+                _finish(f, "missing", error="not in the archive (404 NoSuchKey)")
+            else:
+                _retry_or_fail(f, out.error or "transfer failed", out.transient)
+            return
+        f.zip_digest = out.sha256 or sha256_file(f.tmp)  # type: ignore[arg-type]
+        f.zip_size = f.tmp.stat().st_size  # type: ignore[union-attr]
+    facts = {"size": f.zip_size, "sha": f.zip_digest}
+    if verify and f.expected is None:
+        problem = _read_sidecar(f, outcomes.get(f.checksum_key))
+        if problem is not None:
+            _retry_or_fail(f, *problem, **facts)
+            return
+    if verify and f.zip_digest != f.expected:
+        f.mismatches += 1
+        error = f"checksum mismatch: expected {f.expected}, got {f.zip_digest}"
+        if f.mismatches <= MISMATCH_REFETCHES:
+            f.last_error = error
+            f.zip_digest = f.zip_size = f.expected = f.sidecar_bytes = None  # both fetched again
+        else:
+            _finish(f, "failed", error=error, **facts)
         return
     try:
         storage.commit(f.tmp, f.target, f.tmp_sum if verify else None)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a failed rename/upload is this file's failure
-        _finish(f, "failed", size=size, sha=digest, error=f"commit to the destination failed: {exc}"[:500])
+        _finish(f, "failed", error=f"commit to the destination failed: {exc}"[:500], **facts)
         return
-    _finish(f, "success", size=size, sha=digest, verified=verify)
-
-
-def _left(deadline: float) -> float:
-    return deadline - time.monotonic()
+    _finish(f, "success", size=f.zip_size, sha=f.zip_digest, verified=verify)

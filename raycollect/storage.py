@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import posixpath
-import shutil
+import secrets
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -23,6 +23,7 @@ from typing import Any
 
 from raycollect.checksum import sha256_file
 from raycollect.errors import ConfigurationError, WorkflowError
+from raycollect.staging import LOCAL_STAGING
 
 
 def _check_relative(relative: str) -> str:
@@ -53,25 +54,34 @@ class BaseStorage(ABC):
         """True while the layout is the default one, so targets can be built column-wise from the keys."""
         return type(self).get_partition_path is BaseStorage.get_partition_path
 
+    @property
     @abstractmethod
-    def temp_dir(self, relative: str, scratch: Path) -> Path:
-        """Where to download the file before it is verified (created)."""
+    def staging_root(self) -> Path:
+        """Where shards stage their downloads (raycollect.staging); for a directory, on its filesystem."""
 
     @abstractmethod
     def commit(self, tmp: Path, relative: str, sidecar_tmp: Path | None) -> None:
-        """Put a verified file (and its sidecar) at its final location; consumes the temp files."""
+        """Put a verified file (and its sidecar) at its final location; consumes the staged files."""
 
     @abstractmethod
-    def sizes(self, relatives: Iterable[str]) -> dict[str, int]:
-        """Sizes of the given targets that exist at the destination."""
+    def commit_sidecar(self, sidecar_tmp: Path, relative: str) -> None:
+        """Replace the sidecar of the file at ``relative`` (a damaged one found by re-verification)."""
+
+    @abstractmethod
+    def sizes(self, relatives: Iterable[str]) -> dict[str, tuple[int, int | None]]:
+        """(zip size, sidecar size or None) of the given targets that exist at the destination."""
 
     @abstractmethod
     def digest(self, relative: str, scratch: Path) -> tuple[int, str] | None:
         """(size, SHA-256) of the file at ``relative``, or None when there is none."""
 
-    def scratch(self) -> Path | None:
-        """A per-shard scratch directory, or None when files are staged next to their final path."""
-        return None
+    @abstractmethod
+    def read_sidecar(self, relative: str, scratch: Path) -> bytes | None:
+        """The bytes of the sidecar stored next to ``relative``, or None."""
+
+    @abstractmethod
+    def probe(self) -> None:
+        """Raise ConfigurationError naming the destination and the cause unless it is writable."""
 
     def check(self, relative: str) -> None:
         """Raise WorkflowError when ``relative`` would land outside the destination."""
@@ -103,26 +113,48 @@ class LocalStorage(BaseStorage):
     def check(self, relative: str) -> None:
         self.resolve(relative)
 
-    def temp_dir(self, relative: str, scratch: Path) -> Path:
-        parent = self.resolve(relative).parent
-        parent.mkdir(parents=True, exist_ok=True)  # exist_ok: many threads and actors race here
-        return parent
+    @property
+    def staging_root(self) -> Path:
+        return self.root / LOCAL_STAGING
 
     def commit(self, tmp: Path, relative: str, sidecar_tmp: Path | None) -> None:
         final = self.resolve(relative)
-        os.replace(tmp, final)  # atomic: same directory, same filesystem
+        final.parent.mkdir(parents=True, exist_ok=True)  # exist_ok: many threads and actors race here
+        os.replace(tmp, final)  # atomic: staging is on the destination's filesystem
         if sidecar_tmp is not None:
             os.replace(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
 
-    def sizes(self, relatives: Iterable[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        root = str(self.root)
+    def commit_sidecar(self, sidecar_tmp: Path, relative: str) -> None:
+        final = self.resolve(relative)
+        os.replace(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
+
+    def sizes(self, relatives: Iterable[str]) -> dict[str, tuple[int, int | None]]:
+        """One ``scandir`` per directory instead of a stat per file."""
+        by_dir: dict[str, list[str]] = {}
         for rel in relatives:
+            by_dir.setdefault(posixpath.dirname(rel), []).append(rel)
+        out: dict[str, tuple[int, int | None]] = {}
+        for folder, rels in by_dir.items():
             try:
-                out[rel] = os.stat(os.path.join(root, rel)).st_size
+                with os.scandir(self.root / folder) as it:
+                    found = {e.name: e.stat().st_size for e in it if e.is_file(follow_symlinks=False)}
             except OSError:
-                pass
+                continue
+            for rel in rels:
+                name = posixpath.basename(rel)
+                if name in found:
+                    out[rel] = (found[name], found.get(name + ".CHECKSUM"))
         return out
+
+    def read_sidecar(self, relative: str, scratch: Path) -> bytes | None:
+        path = self.resolve(relative)
+        try:
+            return path.with_name(path.name + ".CHECKSUM").read_bytes()
+        except OSError:
+            return None
+
+    def probe(self) -> None:
+        _probe_directory(self.root, "output_directory")
 
     def digest(self, relative: str, scratch: Path) -> tuple[int, str] | None:
         path = self.resolve(relative)
@@ -156,26 +188,18 @@ class S3Storage(BaseStorage):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore import UNSIGNED
-            from botocore.config import Config
+            from raycollect.downloaders.retry import s3_client
 
-            kw: dict[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": 8}, "max_pool_connections": 64}
-            if self.anonymous:
-                kw["signature_version"] = UNSIGNED
-            self._client = boto3.session.Session().client("s3", endpoint_url=self.endpoint_url,
-                                                          region_name=self.region, config=Config(**kw))
+            self._client = s3_client(endpoint_url=self.endpoint_url, region=self.region, anonymous=self.anonymous,
+                                     pool=64)
         return self._client
 
     def key(self, relative: str) -> str:
         return self.prefix + _check_relative(relative)
 
-    def scratch(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix="raycollect-scratch-", dir=self.scratch_root))
-
-    def temp_dir(self, relative: str, scratch: Path) -> Path:
-        self.key(relative)  # refuse a bad target before any download
-        return scratch
+    @property
+    def staging_root(self) -> Path:
+        return Path(self.scratch_root or tempfile.gettempdir()) / "raycollect-staging"
 
     def commit(self, tmp: Path, relative: str, sidecar_tmp: Path | None) -> None:
         key = self.key(relative)
@@ -185,18 +209,39 @@ class S3Storage(BaseStorage):
             sidecar_tmp.unlink()
         tmp.unlink()
 
-    def sizes(self, relatives: Iterable[str]) -> dict[str, int]:
+    def commit_sidecar(self, sidecar_tmp: Path, relative: str) -> None:
+        self.client.upload_file(str(sidecar_tmp), self.bucket, self.key(relative) + ".CHECKSUM")
+        sidecar_tmp.unlink()
+
+    def sizes(self, relatives: Iterable[str]) -> dict[str, tuple[int, int | None]]:
         wanted = set(relatives)
         folders = sorted({posixpath.dirname(r) + "/" for r in wanted})
-        out: dict[str, int] = {}
+        found: dict[str, int] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         for folder in folders:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + folder, Delimiter="/"):
                 for obj in page.get("Contents", []):
-                    rel = obj["Key"][len(self.prefix):]
-                    if rel in wanted:
-                        out[rel] = int(obj["Size"])
-        return out
+                    found[obj["Key"][len(self.prefix):]] = int(obj["Size"])
+        return {rel: (found[rel], found.get(rel + ".CHECKSUM")) for rel in wanted if rel in found}
+
+    def read_sidecar(self, relative: str, scratch: Path) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(relative) + ".CHECKSUM")["Body"].read()
+        except ClientError:
+            return None
+
+    def probe(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = f"{self.prefix}.raycollect-probe-{secrets.token_hex(6)}"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigurationError(f"output_directory {self.location} is not writable: {_aws_reason(exc)}; "
+                                     "check the bucket, destination_endpoint_url and credentials") from None
 
     def digest(self, relative: str, scratch: Path) -> tuple[int, str] | None:
         from botocore.exceptions import ClientError
@@ -223,6 +268,30 @@ def make_storage(config: Any) -> BaseStorage:
     return LocalStorage(out)
 
 
-def remove_tree(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+def _probe_directory(path: Path, what: str) -> None:
+    """Create ``path`` if needed and write and remove a probe file in it, or say why not."""
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"{what} {path} is a file, not a directory; choose a directory path")
+    probe = path / f".raycollect-probe-{secrets.token_hex(6)}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"{what} {path} is not writable ({reason}); choose a writable directory or "
+                                 "fix its permissions") from None
+
+
+def probe_manifest_directory(path: str) -> None:
+    """The manifest directory must be writable before anything is collected."""
+    _probe_directory(Path(path).expanduser().resolve(), "manifest_directory")
+
+
+def _aws_reason(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {}) or {}
+        status = (response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
+        return f"{err.get('Code') or status} ({err.get('Message') or 'no message'})"
+    return f"{type(exc).__name__}: {exc}"

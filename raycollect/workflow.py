@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
-import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,10 +39,12 @@ from raycollect.models import DataZone, IngestionMetadata
 from raycollect.plan import build_plan
 from raycollect.progress import Progress, human_bytes
 from raycollect.resume import split_for_resume
+from raycollect.selection import effective_range
+from raycollect.staging import sweep
 from raycollect.storage import BaseStorage, make_storage
 
 log = logging.getLogger(__name__)
-EXIT_OK, EXIT_FAILED = 0, 3
+EXIT_OK, EXIT_UNEXPECTED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 _PLAN_COLUMNS = ["market", "data_type", "partition", "symbol", "interval", "period", "key"]
 
 
@@ -66,6 +70,8 @@ class ArchiveCollectionWorkflow:
         self.show_progress = show_progress
         self.only_collected = only_collected  # `raycollect verify`: only files an earlier run collected
         self.discovery: Any = None
+        self.notes: list[str] = []  # what was not planned and why (symbols, dates), one line each
+        self.stop = threading.Event()  # set by SIGINT / SIGTERM: hand out no more shards
 
     # --- the seed's API ---
     def get_job_config(self) -> dict[str, Any]:
@@ -97,32 +103,55 @@ class ArchiveCollectionWorkflow:
         self.actors_started = 0
         self.per_node: dict[str, list[int]] = {}
         self.monthly_collected = False  # only then can this run supersede daily files
+        # Bad input is not a run: ConfigurationError propagates from here, before anything is written.
+        matrix = load_matrix(cfg.matrix_path)
+        cfg, self.notes = effective_range(cfg, matrix)
+        self.config = cfg
+        self._preflight()
         self.writer = ManifestWriter(cfg.manifest_dir, run_id)
-        matrix = load_matrix(cfg.matrix_path)  # ConfigurationError propagates: bad input is not a run
         error: str | None = None
-        try:
-            if cfg.uses_discovery:
-                from raycollect.discovery import discover_plan
-
-                plan, self.discovery = discover_plan(cfg, matrix, self.storage)
-            else:
-                plan = build_plan(cfg, matrix)
-            if not self.storage.mirrors_keys:
-                plan = _apply_layout(plan, self.storage)
-            if self.only_collected:
-                plan = _only_collected(plan, cfg.manifest_dir)
-            self.planned = plan.num_rows
-            self._run(plan, run_id)
-        except ConfigurationError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failed run is reported as data, with what was done
-            error = f"{type(exc).__name__}: {exc}"
-            log.error("run %s failed: %s", run_id, error)
-        finally:
-            self.writer.flush()
+        with _interrupts(self.stop):
+            try:
+                plan = self._plan(matrix)
+                self.planned = plan.num_rows
+                self._run(plan, run_id)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed run is reported as data, with what was done
+                error = f"{type(exc).__name__}: {exc}"
+                log.error("run %s failed: %s", run_id, error)
+            finally:
+                self.writer.flush()
+                sweep(self.storage.staging_root)  # what this run's actors staged, if any was left
         return self._finish(run_id, started, time.monotonic() - t0, error)
 
     # --- internals ---
+    def _preflight(self) -> None:
+        """Source and destinations work, before anything is listed, downloaded or Ray is started."""
+        from raycollect.preflight import check_destinations, check_source
+
+        cfg = self.config
+        check_source(cfg.bucket, cfg.endpoint_url, cfg.region)
+        check_destinations(self.storage, cfg.manifest_dir)
+        sweep(self.storage.staging_root)  # staging of runs that are no longer alive
+
+    def _plan(self, matrix: Any) -> pa.Table:
+        from raycollect.discovery import discover_plan, listed_selection
+
+        cfg = self.config
+        if cfg.uses_discovery:
+            plan, self.discovery = discover_plan(cfg, matrix, self.storage)
+            report = self.discovery
+        else:
+            series, _, report = listed_selection(cfg, matrix)
+            plan = build_plan(cfg, matrix, series=series)
+        self.notes += report.notes
+        if not self.storage.mirrors_keys:
+            plan = _apply_layout(plan, self.storage)
+        if self.only_collected:
+            plan = _only_collected(plan, cfg.manifest_dir)
+        return plan
+
     def _run(self, plan: pa.Table, run_id: str) -> None:
         cfg = self.config
         unlisted = None
@@ -140,25 +169,23 @@ class ArchiveCollectionWorkflow:
             self._record(self._manifest_rows(unlisted, absent, shard_id=None), unlisted.num_rows)
         if skipped.num_rows:
             self._record(self._manifest_rows(skipped, skipped, shard_id=None), skipped.num_rows)
-        if todo.num_rows == 0:
+        if todo.num_rows == 0 or self.stop.is_set():
             self.progress.close()
             return
         self._dispatch(todo, run_id)
         self.progress.close()
 
     def _dispatch(self, todo: pa.Table, run_id: str) -> None:
-        import ray
-
         from raycollect.actors import actor_class
+        from raycollect.cluster import RaySession, actor_slots
         from raycollect.dispatch import Shard, dispatch
-        from raycollect.downloaders.base import DownloaderSettings
+        from raycollect.downloaders import DownloaderSettings
 
         cfg = self.config
-        started_ray = self._ensure_ray()
-        try:
+        with RaySession(self.ray_address):
             size = cfg.batch_size
             n_shards = -(-todo.num_rows // size)
-            n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, _actor_slots(cfg.actor_resources)))
+            n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources)))
             n = min(n, n_shards)
             settings = DownloaderSettings(
                 bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.workers_per_actor,
@@ -167,7 +194,7 @@ class ArchiveCollectionWorkflow:
             cls = actor_class({k: float(v) for k, v in cfg.actor_resources.items()})
 
             def make_actor(i: int) -> Any:
-                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum)
+                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum, run_id)
 
             def shards() -> Iterator[Shard]:
                 cols = ["key", "checksum_key", "target", "verify_existing"]
@@ -190,26 +217,8 @@ class ArchiveCollectionWorkflow:
                 self._record(self._manifest_rows(rows, lost, shard_id=shard.shard_id), rows.num_rows, shard=shard)
 
             stats = dispatch(shards(), make_actor, n, on_result, on_lost, tick=self.progress.tick,
-                             on_actors=on_actors)
+                             on_actors=on_actors, stop=self.stop)
             self.metrics.record_event("dispatch_finished", run_id=run_id, **stats)
-        finally:
-            if started_ray:
-                ray.shutdown()
-
-    def _ensure_ray(self) -> bool:
-        """Connect to (or start) Ray; True when this call started it and so must shut it down."""
-        import ray
-
-        if ray.is_initialized():
-            return False
-        # No address: a new local Ray, deliberately not Ray's "join whatever local cluster is recorded in
-        # /tmp/ray" default, which can point at a stale head. Use --ray-address auto to join one.
-        address = self.ray_address or os.environ.get("RAY_ADDRESS") or "local"
-        kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-        if address == "local":
-            kwargs["include_dashboard"] = False  # a one-off cluster: skip the dashboard's start-up cost
-        ray.init(address=address, **kwargs)
-        return True
 
     def _manifest_rows(self, plan_rows: pa.Table, results: pa.Table, *, shard_id: int | None) -> pa.Table:
         cfg = self.config
@@ -264,8 +273,11 @@ class ArchiveCollectionWorkflow:
 
         cfg, c = self.config, self.counts
         failed = c["failed"] + (c["missing"] if self.strict else 0)
-        exit_code = 1 if error else (EXIT_FAILED if failed else EXIT_OK)
-        status = "failed" if error else ("partial" if failed else "success")
+        if self.stop.is_set():
+            exit_code, status = EXIT_INTERRUPTED, "interrupted"
+        else:
+            exit_code = EXIT_UNEXPECTED if error else (EXIT_FAILED if failed else EXIT_OK)
+            status = "failed" if error else ("partial" if failed else "success")
         finished = dt.datetime.now(dt.timezone.utc)
         config_json = json.dumps(cfg.to_dict(), sort_keys=True)
         from raycollect import __version__
@@ -295,7 +307,7 @@ class ArchiveCollectionWorkflow:
             "total_size_formatted": human_bytes(self.total_bytes), "output_directory": self.storage.location,
             "storage_zones_used": [DataZone.BRONZE.value], "ingestion_metadata_id": run_id, "run_id": run_id,
             "manifest_directory": cfg.manifest_dir, "exit_code": exit_code, "failures": self.failures[:20],
-            "missing": self.missing[:20],
+            "missing": self.missing[:20], "notes": self.notes,
             "per_node": {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.per_node.items())},
         }  # fmt: skip
         if self.discovery is not None:
@@ -340,18 +352,6 @@ def superseded_daily(manifest_dir: str, run_id: str) -> list[tuple[str, int]]:
         con.close()
 
 
-def _actor_slots(resources: dict[str, int]) -> int:
-    """How many actors the cluster can hold now: by the custom resource when set, else 2 per CPU."""
-    import ray
-
-    from raycollect.actors import ACTOR_CPUS
-
-    total = ray.cluster_resources()
-    if resources:
-        return min(int(total.get(name, 0) // amount) for name, amount in resources.items())
-    return int(float(total.get("CPU", 1)) / ACTOR_CPUS)
-
-
 def _status_rows(n: int, status: str, error: str, attempts: int) -> pa.Table:
     """Result columns for ``n`` files that were decided without a transfer (absent, or given up on)."""
     now = dt.datetime.now(dt.timezone.utc)
@@ -370,3 +370,24 @@ def _apply_layout(plan: pa.Table, storage: BaseStorage) -> pa.Table:
     if len(set(targets)) != len(targets):
         raise ConfigurationError(f"{type(storage).__name__}.get_partition_path maps different files to one path")
     return plan.set_column(plan.schema.get_field_index("target"), "target", pa.array(targets, pa.string()))
+
+
+@contextlib.contextmanager
+def _interrupts(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (the run winds down and records itself); a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("%s: stopping after the shards in flight (again to abort)", signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

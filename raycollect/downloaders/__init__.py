@@ -1,5 +1,30 @@
-"""Download engines: s5cmd (batch command files), boto3 (threaded get_object) and http (anonymous GETs)."""
+"""Download engines and their registry: s5cmd (batch command files), boto3 (threaded get_object), http.
 
-from raycollect.downloaders.base import Downloader, DownloaderSettings, Outcome, check_key, make_downloader
+The registry lives here, not in ``base.py``, so the base module imports no engine and no engine imports
+the registry.
+"""
 
-__all__ = ["Downloader", "DownloaderSettings", "Outcome", "check_key", "make_downloader"]
+from __future__ import annotations
+
+from raycollect.downloaders.base import Downloader, DownloaderSettings, Outcome, check_key
+
+ENGINES = ("s5cmd", "boto3", "http")
+
+
+def make_downloader(kind: str, settings: DownloaderSettings) -> Downloader:
+    if kind == "s5cmd":
+        from raycollect.downloaders.s5cmd import S5cmdDownloader
+
+        return S5cmdDownloader(settings)
+    if kind == "boto3":
+        from raycollect.downloaders.boto3 import Boto3Downloader
+
+        return Boto3Downloader(settings)
+    if kind == "http":
+        from raycollect.downloaders.http import HttpDownloader
+
+        return HttpDownloader(settings)
+    raise ValueError(f"unknown downloader {kind!r}; expected one of {', '.join(ENGINES)}")
+
+
+__all__ = ["ENGINES", "Downloader", "DownloaderSettings", "Outcome", "check_key", "make_downloader"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from raycollect.cli import main
+from raycollect.cli.main import main
 from raycollect.manifest_query import Manifests
 from raycollect.mirror import LocalArchive, Quirks, generate_archive, plan_for
 from raycollect.mirror.generate import sidecar_text, zip_bytes

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from raycollect.cli import main
+from raycollect.cli.main import main
 from raycollect.manifest_query import Manifests
 from raycollect.workflow import ArchiveCollectionWorkflow
 from tests.conftest import BAD_SIDECAR, GAP, NO_SIDECAR, collect_config

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from raycollect.cli import main
+from raycollect.cli.main import main
 from tests.conftest import GAP, collect_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]

@@ -1,5 +1,6 @@
 """Bad configs and matrices through the real CLI: exit code 2, one exact line on stderr, no traceback."""
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -7,11 +8,14 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from raycollect.cli import main
+from raycollect.cli.main import main
 from tests.helpers import MATRIX, base_config, write_json
 
 SYM = ("expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP "
        "(or a pattern such as *USDT)")
+EXTRA = ("(only options that cannot change the source, the credentials or the outcome); allowed: "
+         "--log=debug|error|info|trace, --stat, --use-list-objects-v1, --addressing-style=path|virtual")
+LATEST = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 BAD_CONFIGS = [
     (dict(matrix_path=None), "Missing required configuration: ['matrix_path']"),
     (dict(markets=[], symbols=None), "Missing required configuration: ['markets', 'symbols']"),
@@ -68,8 +72,30 @@ BAD_CONFIGS = [
      "Invalid date_range: Field required (expected {'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'})"),
     (dict(batch_size=0), "Invalid configuration: batch_size: Input should be greater than or equal to 1 (got 0)"),
     (dict(max_parallel_downloads="many"),
-     "Invalid configuration: max_parallel_downloads: Input should be a valid integer, unable to parse string as an "
-     "integer (got 'many')"),
+     "Invalid configuration: max_parallel_downloads must be a JSON number (no quotes), got the string 'many'"),
+    (dict(batch_size="100"),
+     "Invalid configuration: batch_size must be a JSON number (no quotes), got the string '100'"),
+    (dict(timeout_seconds=2.5), "Invalid configuration: timeout_seconds must be a whole JSON number, got 2.5"),
+    (dict(download_checksum="no"),
+     "Invalid configuration: download_checksum must be a JSON boolean (true or false), got the string 'no'"),
+    (dict(enable_resume=1), "Invalid configuration: enable_resume must be a JSON boolean (true or false), got 1"),
+    (dict(actor_resources={"downloader": "1"}),
+     "Invalid configuration: actor_resources.downloader must be a JSON number (no quotes), got the string '1'"),
+    (dict(s5cmd_extra_args=["--endpoint-url=http://evil.example"]),
+     f"Invalid configuration: s5cmd_extra_args: '--endpoint-url=http://evil.example' is not allowed {EXTRA}"),
+    (dict(s5cmd_extra_args=["--dry-run"]),
+     f"Invalid configuration: s5cmd_extra_args: '--dry-run' is not allowed {EXTRA}"),
+    (dict(s5cmd_extra_args=["--log=loud"]),
+     f"Invalid configuration: s5cmd_extra_args: '--log=loud' is not allowed {EXTRA}"),
+    (dict(s5cmd_extra_args=["--retry-count=0"]),
+     f"Invalid configuration: s5cmd_extra_args: '--retry-count=0' is not allowed {EXTRA}"),
+    (dict(date_range={"start": "2099-01-01", "end": "2099-01-31"}),
+     f"Invalid date_range: it starts 2099-01-01, after {LATEST}, the latest day the archive can hold (yesterday, UTC; "
+     f"files are published the day after): nothing can exist yet; end the range at {LATEST} or earlier"),
+    (dict(data_types=["metrics"], markets=["futures_um"], intervals=None,
+          date_range={"start": "2020-01-01", "end": "2020-12-31"}),
+     "Invalid date_range: 'metrics' has no files in 2020-01-01..2020-12-31; it exists in futures_um "
+     "2021-12-01..now; choose dates inside that window"),
     (dict(downloader="curl"),
      "Invalid configuration: downloader: Input should be 's5cmd', 'boto3' or 'http' (got 'curl')"),
     (dict(partition_policy="weekly"),
@@ -77,8 +103,7 @@ BAD_CONFIGS = [
     (dict(timeout_seconds=-5),
      "Invalid configuration: timeout_seconds: Input should be greater than or equal to 1 (got -5)"),
     (dict(s5cmd_extra_args=["rm", "s3://x/*"]),
-     "Invalid configuration: s5cmd_extra_args: 'rm' is not an option; only s5cmd global options such as "
-     "'--log=debug' (got ['rm', 's3://x/*'])"),
+     f"Invalid configuration: s5cmd_extra_args: 'rm' is not allowed {EXTRA}"),
 ]
 
 
@@ -137,3 +162,16 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == ("raycollect: error: Invalid markets in configuration: 'invalid_market' is not a valid "
                            "market type\n")
+
+
+def test_a_range_partly_in_the_future_plans_the_days_that_can_exist(tmp_path, capsys):
+    start = LATEST - dt.timedelta(days=2)
+    path = write_json(tmp_path / "c.json", base_config(
+        partition_policy="daily", date_range={"start": str(start), "end": str(LATEST + dt.timedelta(days=30))}))
+    assert main(["plan", str(path), "-o", str(tmp_path / "p.parquet")]) == 0
+    out = capsys.readouterr().out
+    assert f"total: 3 files ({start} .. {LATEST}" in out
+    assert (f"note: date_range ends {LATEST + dt.timedelta(days=30)}, after {LATEST} (the latest day that can be "
+            f"published): planned {start}..{LATEST} only") in out
+    days = [start + dt.timedelta(days=i) for i in range(3)]
+    assert pq.read_table(tmp_path / "p.parquet")["period"].to_pylist() == days

@@ -1,4 +1,4 @@
-"""``raycollect run`` and ``raycollect demo``: run a collection and print what happened."""
+"""``raycollect run``, ``verify`` and ``demo``: run a collection and print what happened."""
 
 from __future__ import annotations
 
@@ -7,10 +7,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from raycollect.cli._table import format_table
 from raycollect.config import WorkflowConfig
 from raycollect.progress import human_bytes
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "data" / "demo.json"
+
+
+def register(sub: Any) -> None:
+    r = sub.add_parser("run", help="collect the files a config asks for, on Ray (local or a cluster)")
+    r.add_argument("config", help="workflow config (JSON or YAML)")
+    add_run_options(r)
+    r.set_defaults(func=run)
+
+    d = sub.add_parser("demo", help="collect a sample from a bundled local archive and query its manifest")
+    d.add_argument("--output-directory", help="where the demo's files land (default: ./demo-output)")
+    d.add_argument("--downloader", choices=["s5cmd", "boto3", "http"], default="s5cmd")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    d.set_defaults(func=demo)
+
+    v = sub.add_parser("verify", help="re-check collected files against the archive's current .CHECKSUM; "
+                                      "re-fetch the ones that changed")
+    v.add_argument("config", help="workflow config (JSON or YAML)")
+    add_run_options(v)
+    v.set_defaults(func=verify)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -87,6 +107,10 @@ def print_summary(result: dict[str, Any], out: Any = None) -> None:
     ]
     if result.get("error"):
         lines.append(f"  error: {result['error']}")
+    if result["status"] == "interrupted":
+        lines.append("  interrupted: the files above were decided before the interrupt; run again to collect the "
+                     "rest (everything collected so far is kept and skipped)")
+    lines += [f"  note: {n}" for n in result.get("notes") or []]
     disc = result.get("discovery")
     if disc:
         lines.append(f"  discovery: {disc['available']:,} of {disc['planned']:,} planned files exist "
@@ -123,7 +147,6 @@ DEMO_QUERIES = [
 def demo(args: argparse.Namespace) -> int:
     import duckdb
 
-    from raycollect.cli import format_table
     from raycollect.manifest import files_glob, sql_string, to_arrow
     from raycollect.mirror import REAL_KEYS, LocalArchive
     from raycollect.mirror.seed import seed_demo

@@ -9,11 +9,11 @@ import io
 import json
 from typing import Any
 
+from raycollect.cli._table import format_table
 from raycollect.errors import ConfigurationError
-from raycollect.manifest_query import Manifests, table_rows
 
 
-def add_parser(sub: Any, lazy: Any) -> None:
+def register(sub: Any) -> None:
     m = sub.add_parser("manifest", help="query manifests: summary, failed, gaps, query")
     msub = m.add_subparsers(dest="manifest_command", required=True, metavar="QUESTION")
 
@@ -35,7 +35,7 @@ def add_parser(sub: Any, lazy: Any) -> None:
     q = msub.add_parser("query", help="DuckDB SQL over the views files, runs and latest")
     common(q)
     q.add_argument("sql")
-    m.set_defaults(func=lazy("raycollect.manifest_cli", "run"))
+    m.set_defaults(func=run)
 
 
 def _manifest_dir(args: argparse.Namespace) -> str:
@@ -64,6 +64,8 @@ def _monthly_only(data_type: str, market: str, interval: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from raycollect.manifest_query import Manifests, table_rows
+
     with Manifests(_manifest_dir(args)) as m:
         cmd = args.manifest_command
         if cmd == "summary":
@@ -94,8 +96,6 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
         w.writeheader()
         w.writerows(rows)
         return buf.getvalue().rstrip("\n")
-    from raycollect.cli import format_table
-
     return format_table(rows, columns) + f"\n({len(rows):,} rows)"
 
 

@@ -1,0 +1,61 @@
+"""The ``raycollect`` command line: the parser root, exit codes, and one-line errors.
+
+Each command family lives in its own module (``register(subparsers)`` plus its handlers) and imports its
+heavy dependencies (Ray, DuckDB, boto3) only when it runs, so ``raycollect plan`` stays fast. Nothing
+imports this module except ``raycollect.__main__`` and ``jobs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from raycollect.cli import manifest, mirror, plan, run
+from raycollect.errors import ConfigurationError, RaycollectError
+
+#: Exit codes, as the README's table states them.
+EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raycollect",
+        description="Collect the Binance public data archive with Ray: every file verified against its .CHECKSUM, "
+        "committed atomically, recorded in Parquet manifests.",
+        epilog="Exit codes: 0 done, 1 unexpected error, 2 config, matrix or preflight error, 3 some files failed, "
+        "130 interrupted.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (plan, run, manifest, mirror):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        _report(args, exc)
+        return EXIT_CONFIG
+    except RaycollectError as exc:
+        _report(args, exc)
+        return EXIT_UNEXPECTED
+    except KeyboardInterrupt:
+        print("raycollect: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        _report(args, exc, unexpected=True)
+        return EXIT_UNEXPECTED
+
+
+def _report(args: argparse.Namespace, exc: BaseException, *, unexpected: bool = False) -> None:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    prefix = f"unexpected {type(exc).__name__}: " if unexpected else ""
+    hint = " (run with --debug for the traceback)" if unexpected else ""
+    print(f"raycollect: error: {prefix}{exc}{hint}", file=sys.stderr)

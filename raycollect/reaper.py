@@ -1,0 +1,110 @@
+"""Stop the local Ray that raycollect started when its driver dies without cleaning up (``kill -9``).
+
+``ray.init()`` starts the GCS, a raylet and their agents as descendants of the driver; killed with
+SIGKILL, the driver cannot call ``ray.shutdown()`` and some of them linger. The reaper is a small
+process in its own session: it snapshots the driver's descendants (pid and start time, from /proc)
+twice a second, and when its stdin reaches EOF without the word ``stop`` (the driver is gone), it
+SIGKILLs exactly those processes, by id, checking each start time so a reused pid is never hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+POLL_SECONDS = 0.5
+
+
+class Reaper:
+    """The driver's side: ``Reaper.start()`` after ``ray.init``; ``release()`` after ``ray.shutdown``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    @classmethod
+    def start(cls) -> Reaper | None:
+        if not Path("/proc/self/stat").exists():
+            return None  # not Linux: ray.shutdown on the normal paths is all there is
+        proc = subprocess.Popen([sys.executable, "-m", "raycollect.reaper", str(os.getpid())],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        return cls(proc)
+
+    def release(self) -> None:
+        """The driver shut Ray down itself: the reaper exits without killing anything."""
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(b"stop\n")  # type: ignore[union-attr]
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time in clock ticks) of ``pid``, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), int(fields[19])
+
+
+def descendants(root: int) -> dict[int, int]:
+    """{pid: start time} of every process below ``root``."""
+    children: dict[int, list[int]] = {}
+    starts: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                children.setdefault(st[0], []).append(int(entry))
+                starts[int(entry)] = st[1]
+    out: dict[int, int] = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out[pid] = starts[pid]
+            todo += children.get(pid, [])
+    return out
+
+
+def main(argv: list[str]) -> int:
+    driver = int(argv[0])
+    me = os.getpid()
+    released = threading.Event()
+    gone = threading.Event()
+
+    def watch_stdin() -> None:
+        data = sys.stdin.buffer.read()  # returns at EOF: the driver closed it, or died
+        if b"stop" in data:
+            released.set()
+        gone.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    snapshot: dict[int, int] = {}
+    while not gone.wait(POLL_SECONDS):
+        snapshot = {p: t for p, t in descendants(driver).items() if p != me} or snapshot
+    if released.is_set():
+        return 0
+    snapshot.update({p: t for p, t in descendants(driver).items() if p != me})
+    for pid, started in snapshot.items():
+        st = _stat(pid)
+        if st is not None and st[1] == started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    time.sleep(0.1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
