@@ -187,6 +187,9 @@ def _retry_or_fail(f: _File, error: str, transient: bool, **facts: Any) -> None:
 
 def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify: bool) -> None:
     """Decide one file after a round; leaves f.result None when another round may help."""
+    sidecar_problem: tuple[str, bool] | None = None
+    if verify and f.expected is None:  # read first: a good sidecar is kept even when its zip failed
+        sidecar_problem = _read_sidecar(f, outcomes.get(f.checksum_key))
     if f.zip_digest is None:
         out = outcomes.get(f.key)
         if out is None:
@@ -201,11 +204,9 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
         f.zip_digest = out.sha256 or sha256_file(f.tmp)  # type: ignore[arg-type]
         f.zip_size = f.tmp.stat().st_size  # type: ignore[union-attr]
     facts = {"size": f.zip_size, "sha": f.zip_digest}
-    if verify and f.expected is None:
-        problem = _read_sidecar(f, outcomes.get(f.checksum_key))
-        if problem is not None:
-            _retry_or_fail(f, *problem, **facts)
-            return
+    if sidecar_problem is not None:
+        _retry_or_fail(f, *sidecar_problem, **facts)
+        return
     if verify and f.zip_digest != f.expected:
         f.mismatches += 1
         error = f"checksum mismatch: expected {f.expected}, got {f.zip_digest}"

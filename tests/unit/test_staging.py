@@ -1,0 +1,57 @@
+"""Staging areas and the sweeper: dead owners' staging goes, live owners' staging is never touched."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from raycollect.staging import StagingArea, sweep
+
+
+def test_open_shard_dir_close(tmp_path):
+    area = StagingArea(tmp_path / "st", "run1-actor").open()
+    d = area.shard_dir()
+    (d / "x.zip").write_bytes(b"x")
+    assert d.parent == area.dir and area.lock_path.exists()
+    assert sweep(tmp_path / "st") == 0  # alive: untouched
+    assert (d / "x.zip").read_bytes() == b"x"
+    area.close()
+    assert not (tmp_path / "st").exists() or list((tmp_path / "st").iterdir()) == []
+
+
+def test_sweep_removes_the_staging_of_a_killed_owner_only(tmp_path):
+    root = tmp_path / "st"
+    live = StagingArea(root, "live").open()
+    (live.shard_dir() / "keep.part").write_bytes(b"k")
+    code = ("import sys, time; from pathlib import Path; from raycollect.staging import StagingArea; "
+            f"a = StagingArea(Path({str(root)!r}), 'dead').open(); "
+            "(a.shard_dir() / '.x.zip.abc.part1').write_bytes(b'p'); print('ready', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    assert sweep(root) == 0  # both alive
+    os.kill(proc.pid, signal.SIGKILL)  # like kill -9 of an actor
+    proc.wait()
+    assert sweep(root) == 1
+    left = sorted(p.name for p in root.rglob("*") if p.is_file())
+    assert left == ["keep.part", f"{live.owner}.lock"]
+    live.close()
+    assert sweep(root) == 0 and not root.exists()
+
+
+def test_a_directory_without_a_lock_is_ownerless(tmp_path):
+    root = tmp_path / "st"
+    (root / "old.0000").mkdir(parents=True)
+    (root / "old.0000" / "f.part").write_bytes(b"x")
+    assert sweep(root) == 1 and not root.exists()
+    assert sweep(tmp_path / "nothing-here") == 0
+
+
+def test_sweep_is_fast_enough_to_run_every_time(tmp_path):
+    root = tmp_path / "st"
+    areas = [StagingArea(root, f"a{i}").open() for i in range(50)]
+    t0 = time.monotonic()
+    assert sweep(root) == 0
+    assert time.monotonic() - t0 < 2
+    for a in areas:
+        a.close()
