@@ -170,7 +170,11 @@ def dispatch(
 def _release(slots: list[_Slot], *, graceful: bool) -> None:
     """Let ready actors remove their staging, then kill every actor so idle nodes can scale down."""
     if graceful:
-        refs = [s.handle.close.remote() for s in slots if s.ready]
+        refs = []
+        for s in slots:
+            with contextlib.suppress(AttributeError):  # an actor class without close() has nothing to clean
+                if s.ready:
+                    refs.append(s.handle.close.remote())
         with contextlib.suppress(Exception):
             ray.wait(refs, num_returns=len(refs), timeout=10.0)
     for slot in slots:
