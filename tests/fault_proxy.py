@@ -185,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self._reset()
             return
-        if status == 200 and method == "GET" and body:
+        if status in (200, 206) and method == "GET" and body:  # s5cmd asks for ranges (206)
             if fault == "flip":
                 i = len(body) // 2
                 body = body[:i] + bytes([body[i] ^ 0xFF]) + body[i + 1:]
