@@ -9,7 +9,8 @@ rule (the first N requests whose path ends with a suffix) or at random from a se
 - ``flip``: one byte in the middle of the body is changed;
 - ``stall``: nothing is sent for ``stall_seconds``, then the answer;
 - ``damage``: a ``.CHECKSUM`` answer names another file (``<hex>  ETHUSDT-1mM-R2024-02-01.zip``);
-- ``html``: every answer is ``200 text/html`` (a captive portal, a web server instead of S3).
+- ``html``: every answer is ``200 text/html`` (a captive portal, a web server instead of S3);
+- ``deny``: every answer is ``403 AccessDenied`` (a private bucket).
 
 Listings (``?list-type``/``?prefix``) are forwarded untouched unless ``html`` is on. Loopback only.
 """
@@ -65,6 +66,7 @@ class FaultProxy:
     seed: int = 7
     stall_seconds: float = 25.0
     html: bool = False
+    deny: bool = False
     injected: Counter[str] = field(default_factory=Counter)
     requests: int = 0
 
@@ -167,6 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.owner
         if owner.html:
             self._answer(200, b"<html><body><h1>Welcome</h1></body></html>", {"Content-Type": "text/html"}, method)
+            return
+        if owner.deny:
+            self._answer(403, _XML.format(code="AccessDenied", msg="Access Denied").encode(),
+                         {"Content-Type": "application/xml"}, method)
             return
         fault = owner.choose(method, self.path)
         if fault == "reset":
