@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-manifest clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-manifest bench-faults clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,10 @@ bench-collect: $(STAMP)
 bench-manifest: $(STAMP)
 	$(BIN)/python tests/bench/bench_manifest.py
 
-bench: bench-plan bench-seed bench-collect bench-manifest
+bench-faults: $(STAMP)
+	$(BIN)/python tests/bench/bench_faults.py
+
+bench: bench-plan bench-seed bench-collect bench-manifest bench-faults
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

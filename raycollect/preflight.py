@@ -8,6 +8,7 @@ Each failure is a ConfigurationError (exit 2): one line naming the endpoint or p
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from raycollect.errors import ConfigurationError
@@ -68,7 +69,9 @@ def describe_aws_error(exc: BaseException) -> str:
                                "No address associated", "getaddrinfo failed")):
         return "DNS lookup failed (no such host)"
     if "SSL" in name or "SSL" in text or "certificate" in text.lower():
-        return f"TLS handshake failed ({text.splitlines()[0][:160]})"
+        reason = re.search(r"\[SSL: ([A-Z_]+)\]|(certificate verify failed[^(\]]*)", text)
+        detail = (reason.group(1) or reason.group(2)).strip() if reason else "see --debug"
+        return f"TLS handshake failed ({detail})"
     if "timed out" in text.lower() or "Timeout" in name:
         return "connection timed out"
     return f"{name}: {text.splitlines()[0][:200] if text else 'no detail'}"

@@ -66,7 +66,8 @@ def wait_dead(snapshot: dict[int, int], timeout: float) -> list[int]:
     return alive(snapshot)
 
 
-def test_sigint_records_an_interrupted_run_and_cleans_up(archive, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_records_an_interrupted_run_and_cleans_up(archive, tmp_path, sig):
     out = tmp_path / "out"
     proxy = stalls(3.0)
     proxy.upstream = archive.endpoint_url
@@ -77,7 +78,7 @@ def test_sigint_records_an_interrupted_run_and_cleans_up(archive, tmp_path):
         ray_procs = wait_for_actors(out, proc)
         assert ray_procs, "the driver started no Ray processes"
         t0 = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert time.monotonic() - t0 < 30
@@ -136,6 +137,6 @@ def test_kill_9_of_an_actor_requeues_its_shard_and_leaves_nothing(archive, tmp_p
     assert killed, "no actor was killed"
     got = rows(out, result["run_id"])
     assert len(got) == 20 and all(got[k]["status"] == "success" for k in GOOD)
-    assert [f for name, f in metrics.events if name == "dispatch_finished"][0]["replaced_actors"] >= 1
+    assert next(f for name, f in metrics.events if name == "dispatch_finished")["replaced_actors"] >= 1
     assert_collected_exactly(archive, out, GOOD)
     assert leftovers(out) == []

@@ -59,10 +59,28 @@ def test_an_endpoint_answering_html_is_not_an_empty_archive(archive, tmp_path, c
         url = proxy.endpoint_url
         path = config_file(tmp_path, collect_config(archive, tmp_path / "out", endpoint_url=url, discover=True))
         for argv in (["run", path], ["plan", "--discover", path]):
-            msg = fails_fast(capsys, argv)
-            assert msg.startswith(f"Source {url} (bucket data.binance.vision) is not usable: ")
-            assert "not S3 XML (an HTML page or another service?)" in msg
+            assert fails_fast(capsys, argv) == (
+                f"Source {url} (bucket data.binance.vision) is not usable: its answer to a listing is not S3 XML (an "
+                "HTML page or another service?); check endpoint_url (or --endpoint-url)")
     nothing_collected(tmp_path / "out")
+
+
+def test_a_listing_that_is_not_s3_xml_is_an_error_not_an_empty_directory(archive):
+    from raycollect.discovery import Lister
+    from raycollect.errors import ConfigurationError
+
+    with FaultProxy(archive.endpoint_url, html=True) as proxy:
+        with pytest.raises(ConfigurationError, match=r"listing is not S3 XML \(an HTML page or another service\?\)"):
+            Lister(archive.bucket, proxy.endpoint_url, "ap-northeast-1").listdir("data/spot/")
+
+
+def test_a_tls_failure(archive, tmp_path, capsys):
+    with FaultProxy(archive.endpoint_url) as proxy:
+        url = proxy.endpoint_url.replace("http://", "https://")  # a plain-HTTP server spoken to over TLS
+        path = config_file(tmp_path, collect_config(archive, tmp_path / "out", endpoint_url=url))
+        assert fails_fast(capsys, ["run", path]) == (
+            f"Source {url} (bucket data.binance.vision) is not usable: TLS handshake failed (WRONG_VERSION_NUMBER); "
+            "check endpoint_url (or --endpoint-url) and bucket")
 
 
 def test_a_forbidden_bucket(archive, tmp_path, capsys):
