@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -72,6 +72,7 @@ class ArchiveCollectionWorkflow:
         self.discovery: Any = None
         self.notes: list[str] = []  # what was not planned and why (symbols, dates), one line each
         self.stop = threading.Event()  # set by SIGINT / SIGTERM: hand out no more shards
+        self._signals: Callable[[], None] = lambda: None
 
     # --- the seed's API ---
     def get_job_config(self) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class ArchiveCollectionWorkflow:
         self._preflight()
         self.writer = ManifestWriter(cfg.manifest_dir, run_id)
         error: str | None = None
-        with _interrupts(self.stop):
+        with _interrupts(self.stop) as self._signals:
             try:
                 plan = self._plan(matrix)
                 self.planned = plan.num_rows
@@ -183,6 +184,7 @@ class ArchiveCollectionWorkflow:
 
         cfg = self.config
         with RaySession(self.ray_address):
+            self._signals()  # ray.init installs its own SIGTERM handler: ours must win
             size = cfg.batch_size
             n_shards = -(-todo.num_rows // size)
             n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources)))
@@ -373,10 +375,13 @@ def _apply_layout(plan: pa.Table, storage: BaseStorage) -> pa.Table:
 
 
 @contextlib.contextmanager
-def _interrupts(stop: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set ``stop`` (the run winds down and records itself); a second one aborts."""
+def _interrupts(stop: threading.Event) -> Iterator[Callable[[], None]]:
+    """SIGINT and SIGTERM set ``stop`` (the run winds down and records itself); a second one aborts.
+
+    Yields a function that installs the handlers again (after a library such as Ray replaced them).
+    """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: None
         return
 
     def handler(signum: int, frame: Any) -> None:
@@ -386,8 +391,13 @@ def _interrupts(stop: threading.Event) -> Iterator[None]:
         log.warning("%s: stopping after the shards in flight (again to abort)", signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def install() -> None:
+        for sig in previous:
+            signal.signal(sig, handler)
+
     try:
-        yield
+        yield install
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

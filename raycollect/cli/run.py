@@ -11,7 +11,7 @@ from raycollect.cli._table import format_table
 from raycollect.config import WorkflowConfig
 from raycollect.progress import human_bytes
 
-DEMO_CONFIG = Path(__file__).resolve().parent / "data" / "demo.json"
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "data" / "demo.json"
 
 
 def register(sub: Any) -> None:

@@ -1,5 +1,6 @@
 """`raycollect run` through its CLI entry: summary, exit codes 0 / 3 and --strict."""
 
+import hashlib
 import json
 
 import pytest
@@ -37,3 +38,15 @@ def test_missing_is_not_a_failure_unless_strict(archive, tmp_path, capsys):
     assert main(["run", path, "--no-progress", "--output-directory", out_dir, "--force",
                  "--downloader", "boto3"]) == 0
     assert "planned 3: success 2, skipped 0, missing 1, failed 0" in capsys.readouterr().out
+
+
+def test_the_demo_collects_the_bundled_archive_and_reruns_safely(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-directory", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "planned 156: success 155, skipped 0, missing 1, failed 0" in text
+    gap = "data/spot/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2026-05-03.zip"
+    assert f"{gap}  not in the archive (404 NoSuchKey)" in text
+    real = out / "data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2026-05-08.zip"
+    assert hashlib.sha256(real.read_bytes()).hexdigest() == (real.parent / (real.name + ".CHECKSUM")).read_text()[:64]
+    assert not (out / ".raycollect-staging").exists()
