@@ -43,7 +43,9 @@ class DownloaderActor:
     def info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "node_id": self.node_id, "actor_id": self.actor_id}
 
-    def run_shard(self, shard_id: int, tasks: dict[str, list[Any]]) -> pa.RecordBatch:
+    def run_shard(self, shard_id: int, tasks: pa.Table | dict[str, list[Any]]) -> pa.RecordBatch:
+        if isinstance(tasks, pa.Table):
+            tasks = {c: tasks[c].to_pylist() for c in tasks.column_names}
         results = process_shard(tasks, downloader=self.downloader, storage=self.storage, verify=self.verify,
                                 staging=self.staging)
         n = results.num_rows

@@ -34,9 +34,17 @@ GRACE_SECONDS = 10.0
 
 @dataclass
 class Shard:
+    """A slice of the plan to fetch: its rows stay with the driver; actors get ``tasks`` (4 columns)."""
+
     shard_id: int
-    tasks: dict[str, list[Any]]
+    rows: Any  # pa.Table with at least key, checksum_key, target, verify_existing
     attempt: int = 1
+
+    @property
+    def tasks(self) -> Any:
+        if isinstance(self.rows, pa.Table):
+            return self.rows.select(["key", "checksum_key", "target", "verify_existing"])
+        return self.rows  # any other payload goes to the actor as it is
 
 
 @dataclass
@@ -153,7 +161,7 @@ def dispatch(
                         slots[i] = fresh
                     if shard.attempt < MAX_SHARD_ATTEMPTS:
                         stats["requeued_shards"] += 1
-                        queue.append(Shard(shard.shard_id, shard.tasks, shard.attempt + 1))
+                        queue.append(Shard(shard.shard_id, shard.rows, shard.attempt + 1))
                     else:
                         stats["lost_shards"] += 1
                         on_lost(shard, f"shard failed {shard.attempt} times; last: {reason}")

@@ -60,6 +60,67 @@ def build_plan(
     return pa.Table.from_batches(batches, schema=PLAN_SCHEMA)
 
 
+def sorted_batches(
+    config: WorkflowConfig,
+    matrix: ArchiveMatrix,
+    series: list[Series],
+    *,
+    today: dt.date | None = None,
+    rows_per_batch: int = 65_536,
+) -> Iterator[pa.RecordBatch]:
+    """The plan in key order, one directory after another, in batches of about ``rows_per_batch`` rows.
+
+    Nothing is materialised: directories are enumerated (one per series, partition and symbol), sorted by
+    their key prefix, and each is expanded only when the consumer reaches it, so a resume can merge-join
+    the plan with the key-sorted collection state and list each directory once. Small directories are
+    coalesced into one batch.
+    """
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    start, end = np.datetime64(config.date_range.start, "D"), np.datetime64(config.date_range.end, "D")
+    dirs: list[tuple[str, int, str, int]] = []
+    periods_of: dict[tuple[int, str], np.ndarray] = {}
+    for i, s in enumerate(series):
+        periods = partition_periods(s.entry, s.interval, start, end, config.partition_policy,
+                                    np.datetime64(today, "D"))
+        for partition, values in periods.items():
+            if len(values):
+                periods_of[(i, partition)] = values
+                dirs += [(s.entry.key_parts(partition, sym, s.interval)[0], i, partition, j)
+                         for j, sym in enumerate(s.symbols)]
+    dirs.sort()
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for _, i, partition, j in dirs:
+        s = series[i]
+        batch = _series_batch(Series(s.entry, s.interval, (s.symbols[j],)), partition, periods_of[(i, partition)])
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= rows_per_batch:
+            yield _concat(pending)
+            pending, size = [], 0
+    if pending:
+        yield _concat(pending)
+
+
+def count_planned(config: WorkflowConfig, series: list[Series], *, today: dt.date | None = None) -> int:
+    """How many rows ``sorted_batches`` will yield, without building them."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    start, end = np.datetime64(config.date_range.start, "D"), np.datetime64(config.date_range.end, "D")
+    total = 0
+    for s in series:
+        for values in partition_periods(s.entry, s.interval, start, end, config.partition_policy,
+                                        np.datetime64(today, "D")).values():
+            total += len(values) * len(s.symbols)
+    return total
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    # Each directory has its own dictionaries: unify them so the batch has one per column.
+    return pa.Table.from_batches(batches, schema=PLAN_SCHEMA).unify_dictionaries().combine_chunks().to_batches()[0]
+
+
 def _batches(series: list[Series], config: WorkflowConfig, today: dt.date, fallback: bool) -> Iterator[pa.RecordBatch]:
     start, end = np.datetime64(config.date_range.start, "D"), np.datetime64(config.date_range.end, "D")
     for s in series:

@@ -1,77 +1,165 @@
-"""Resume: drop from the plan what an earlier run already collected and verified.
+"""Resume: drop from the plan what an earlier run already collected and verified, batch by batch.
 
-A planned file is skipped without any request when the newest manifest row for its key says
-``success`` (or ``skipped``) with a verified checksum, the file at its target path has the size
-that row recorded, and (with verification on) its sidecar has one of the two sizes a valid sidecar for
-that name can have. A damaged sidecar (another size) sends the file to re-verification, which replaces
-it; a same-size damage is found by ``raycollect verify``, which reads every sidecar.
-A file found on disk with no such row is not trusted blindly: it is sent to an
-actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and
-skips it only on a match. ``force_redownload`` (or ``enable_resume: false``) skips nothing.
-With ``reverify``, collected files are not skipped here either: they go to actors flagged
-``verify_existing`` too, are compared with the archive's current ``.CHECKSUM``, and re-fetched if it changed.
+A planned file is skipped without any request when the newest fact row for its key (the collection
+state, raycollect.manifest.state) says ``success`` or ``skipped`` with a verified checksum, the file at
+its target has the size that row recorded, and (with verification on) its sidecar has one of the two
+sizes a valid sidecar for that name can have. A damaged sidecar (another size) sends the file to
+re-verification, which replaces it; a same-size damage is found by ``raycollect verify``, which reads
+every sidecar. A file found at its target with no such row is not trusted blindly: it is sent to an
+actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and skips
+it only on a match. ``force_redownload`` (or ``enable_resume: false``) skips nothing. With ``reverify``,
+collected files go to actors flagged ``verify_existing`` too.
+
+Cost: plan batches arrive in key order and the state file is sorted by key, so the two are merge-joined
+with one forward pass over the state (memory: one plan batch plus one state batch); the destination is
+listed once per directory of a batch (``os.scandir``, or one S3 listing). No Python object is built per
+planned file except the directory listing's entries, which live for one directory.
 """
 
 from __future__ import annotations
 
-import posixpath
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raycollect.checksum import sidecar_sizes
-from raycollect.manifest import latest_per_key
+from raycollect.manifest.schema import COLLECTED, STATE_SCHEMA
+from raycollect.manifest.state import State
 from raycollect.storage import BaseStorage
 
-SKIP_COLUMNS = ["key", "size_bytes", "sha256", "expected_sha256", "checksum_verified"]
+#: What a skipped row carries from the state (besides the plan's columns).
+SKIP_COLUMNS = ["size_bytes", "sha256", "expected_sha256", "checksum_verified"]
+_CHECKSUM_LINE = 64 + 2  # a valid sidecar: 64 hex digits, two spaces, the zip's name (+ optional newline)
 
 
-def split_for_resume(
-    plan: pa.Table, storage: BaseStorage, manifest_dir: str, *, resume: bool, verify: bool, reverify: bool = False
-) -> tuple[pa.Table, pa.Table]:
-    """(todo: the plan rows to send, with a ``verify_existing`` column; skipped: the plan rows skipped, with
-    SKIP_COLUMNS from their manifest row)."""
-    empty_done = pa.table({c: pa.array([], t) for c, t in
-                           zip(SKIP_COLUMNS, [pa.string(), pa.int64(), pa.string(), pa.string(), pa.bool_()],
-                               strict=True)})
-    if not resume or plan.num_rows == 0:
-        todo = plan.append_column("verify_existing", pa.array([False] * plan.num_rows, pa.bool_()))
-        return todo, _with_plan(plan.slice(0, 0), empty_done)
-    targets = plan["target"].to_pylist()
-    present = storage.sizes(targets)  # one stat per file locally; one listing per folder on S3
-    skip = [False] * plan.num_rows
-    done = empty_done
-    latest = latest_per_key(manifest_dir)
-    if latest is not None:
-        good = pc.is_in(latest["status"], pa.array(["success", "skipped"]))
-        if verify:
-            good = pc.and_(good, pc.fill_null(latest["checksum_verified"], False))
-        latest = latest.filter(good)
-        index = {k: i for i, k in enumerate(latest["key"].to_pylist())}
-        sizes = latest["size_bytes"].to_pylist()
-        done_rows: list[int] = []
-        for i, key in enumerate(plan["key"].to_pylist()):
-            j = index.get(key)
-            if j is None:
+class StateCursor:
+    """Forward-only range reads over a key-sorted state file."""
+
+    def __init__(self, state: State | None) -> None:
+        self._batches: Iterator[pa.RecordBatch] | None = state.read_batches() if state is not None else None
+        self._buf = STATE_SCHEMA.empty_table()
+        self._done = self._batches is None
+
+    def _more(self) -> bool:
+        if self._done:
+            return False
+        nxt = next(self._batches, None)  # type: ignore[arg-type]
+        if nxt is None:
+            self._done = True
+            return False
+        self._buf = pa.concat_tables([self._buf, pa.Table.from_batches([nxt]).cast(STATE_SCHEMA)]).combine_chunks()
+        return True
+
+    def rows_between(self, first: str, last: str) -> pa.Table:
+        """State rows with ``first <= key <= last``; calls must come in increasing, non-overlapping ranges."""
+        while True:
+            keys = self._buf["key"]
+            lo = _bisect_left(keys, first)
+            if lo == len(keys) and self._more():
+                self._buf = self._buf.slice(lo)
                 continue
-            found = present.get(targets[i])
-            if found is None or found[0] != sizes[j] or reverify:
+            hi = _bisect_right(keys, last)
+            if hi == len(keys) and self._more():
+                self._buf = self._buf.slice(lo)
                 continue
-            if verify and found[1] not in sidecar_sizes(posixpath.basename(key)):
-                continue  # a missing or damaged sidecar: re-verify the file and replace the sidecar
-            skip[i] = True
-            done_rows.append(j)
-        done = latest.take(pa.array(done_rows, pa.int64())).select(SKIP_COLUMNS).cast(empty_done.schema)
-    keep = [i for i, s in enumerate(skip) if not s]
-    todo = plan.take(pa.array(keep, pa.int64()))
-    existing = [targets[i] in present for i in keep]
-    skipped_plan = plan.filter(pa.array(skip))  # plan order, as done_rows was filled
-    return todo.append_column("verify_existing", pa.array(existing, pa.bool_())), _with_plan(skipped_plan, done)
+            out = self._buf.slice(lo, hi - lo)
+            self._buf = self._buf.slice(hi)
+            return out
 
 
-def _with_plan(plan_rows: pa.Table, done: pa.Table) -> pa.Table:
-    """The skipped plan rows with their manifest facts attached (same order)."""
+def _bisect_left(keys: pa.ChunkedArray, value: str) -> int:
+    arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    lo, hi = 0, len(arr)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if arr[mid].as_py() < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _bisect_right(keys: pa.ChunkedArray, value: str) -> int:
+    arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    lo, hi = 0, len(arr)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if value < arr[mid].as_py():
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+class Resume:
+    """Split key-sorted plan batches into (to fetch, skipped)."""
+
+    def __init__(self, storage: BaseStorage, state: State | None, *, resume: bool, verify: bool,
+                 reverify: bool = False) -> None:
+        self.storage = storage
+        self.resume = resume
+        self.verify = verify
+        self.reverify = reverify
+        self.cursor = StateCursor(state if resume else None)
+
+    def split(self, batch: pa.RecordBatch | pa.Table) -> tuple[pa.Table, pa.Table]:
+        """(todo: the batch's rows to fetch, with ``verify_existing``; skipped: the rows skipped, with
+        SKIP_COLUMNS from the state)."""
+        plan = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        n = plan.num_rows
+        if not self.resume or n == 0:
+            return plan.append_column("verify_existing", pa.array([False] * n, pa.bool_())), _skipped(plan.slice(0, 0))
+        keys = plan["key"]
+        state = self.cursor.rows_between(keys[0].as_py(), keys[n - 1].as_py())
+        zip_size, sidecar_size = self._on_disk(plan["target"])
+        present = pc.is_valid(zip_size)
+        idx = pc.index_in(keys, value_set=state["key"])
+        good = pc.is_in(state["status"], value_set=pa.array(COLLECTED))
+        if self.verify:
+            good = pc.and_(good, pc.fill_null(state["checksum_verified"], False))
+        row_good = pc.fill_null(pc.take(good, idx), False)
+        skip = pc.and_(row_good, pc.fill_null(pc.equal(zip_size, pc.take(state["size_bytes"], idx)), False))
+        if self.verify:
+            name_len = pc.binary_length(pc.replace_substring_regex(keys, pattern=r"^.*/", replacement=""))
+            name_len = name_len.cast(pa.int64())
+            valid = pc.or_(pc.equal(sidecar_size, pc.add(name_len, _CHECKSUM_LINE)),
+                           pc.equal(sidecar_size, pc.add(name_len, _CHECKSUM_LINE + 1)))
+            skip = pc.and_(skip, pc.fill_null(valid, False))
+        if self.reverify:
+            skip = pa.array([False] * n, pa.bool_())
+        keep = pc.invert(skip)
+        todo = plan.filter(keep).append_column("verify_existing", present.filter(keep))
+        skipped_plan = plan.filter(skip)
+        facts = state.take(idx.filter(skip)).select(SKIP_COLUMNS)
+        return todo, _skipped(skipped_plan, facts)
+
+    def _on_disk(self, targets: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """(zip size, sidecar size) per target, null where absent; one listing per directory."""
+        dirs = _dirname(targets)
+        names: list[str] = []
+        sizes: list[int] = []
+        for folder in pc.unique(dirs).to_pylist():
+            found = self.storage.list_dir(folder.rstrip("/"))
+            names += [folder + name for name in found]
+            sizes += list(found.values())
+        listed = pa.array(names, pa.string())
+        size_arr = pa.array(sizes, pa.int64())
+        zip_size = pc.take(size_arr, pc.index_in(targets, value_set=listed))
+        sums = pc.binary_join_element_wise(targets, ".CHECKSUM", "")
+        sidecar_size = pc.take(size_arr, pc.index_in(sums, value_set=listed))
+        return zip_size, sidecar_size
+
+
+def _dirname(paths: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """``a/b/c.zip`` -> ``a/b/`` (column-wise)."""
+    return pc.replace_substring_regex(paths, pattern=r"[^/]*$", replacement="")
+
+
+def _skipped(plan_rows: pa.Table, facts: pa.Table | None = None) -> pa.Table:
+    """The skipped plan rows with the state's facts attached (same order)."""
     out = plan_rows
-    for name in SKIP_COLUMNS[1:]:
-        out = out.append_column(name, done[name])
+    for name in SKIP_COLUMNS:
+        column = facts[name] if facts is not None else pa.array([], STATE_SCHEMA.field(name).type)
+        out = out.append_column(name, column)
     return out
+

@@ -29,23 +29,9 @@ import pyarrow as pa
 from raycollect.checksum import ChecksumFormatError, parse_checksum, sha256_file
 from raycollect.downloaders.base import Downloader, Outcome, check_key
 from raycollect.downloaders.retry import FILE_ATTEMPTS, MISMATCH_REFETCHES, backoff
+from raycollect.manifest.schema import RESULT_SCHEMA
 from raycollect.staging import StagingArea, remove_tree
 from raycollect.storage import BaseStorage
-
-RESULT_SCHEMA = pa.schema([
-    pa.field("key", pa.string(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),  # success | skipped | missing | failed
-    pa.field("size_bytes", pa.int64()),
-    pa.field("sha256", pa.string()),
-    pa.field("expected_sha256", pa.string()),
-    pa.field("previous_sha256", pa.string()),  # the local copy's digest when a re-verified file was replaced
-    pa.field("checksum_verified", pa.bool_(), nullable=False),
-    pa.field("attempts", pa.int32(), nullable=False),
-    pa.field("error", pa.string()),
-    pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("finished_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("duration_s", pa.float64(), nullable=False),
-])  # fmt: skip
 
 
 @dataclass

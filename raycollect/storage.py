@@ -17,7 +17,6 @@ import posixpath
 import secrets
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +67,8 @@ class BaseStorage(ABC):
         """Replace the sidecar of the file at ``relative`` (a damaged one found by re-verification)."""
 
     @abstractmethod
-    def sizes(self, relatives: Iterable[str]) -> dict[str, tuple[int, int | None]]:
-        """(zip size, sidecar size or None) of the given targets that exist at the destination."""
+    def list_dir(self, relative_dir: str) -> dict[str, int]:
+        """{file name: size} of the files directly in ``relative_dir`` ({} when it does not exist)."""
 
     @abstractmethod
     def digest(self, relative: str, scratch: Path) -> tuple[int, str] | None:
@@ -128,23 +127,13 @@ class LocalStorage(BaseStorage):
         final = self.resolve(relative)
         os.replace(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
 
-    def sizes(self, relatives: Iterable[str]) -> dict[str, tuple[int, int | None]]:
-        """One ``scandir`` per directory instead of a stat per file."""
-        by_dir: dict[str, list[str]] = {}
-        for rel in relatives:
-            by_dir.setdefault(posixpath.dirname(rel), []).append(rel)
-        out: dict[str, tuple[int, int | None]] = {}
-        for folder, rels in by_dir.items():
-            try:
-                with os.scandir(self.root / folder) as it:
-                    found = {e.name: e.stat().st_size for e in it if e.is_file(follow_symlinks=False)}
-            except OSError:
-                continue
-            for rel in rels:
-                name = posixpath.basename(rel)
-                if name in found:
-                    out[rel] = (found[name], found.get(name + ".CHECKSUM"))
-        return out
+    def list_dir(self, relative_dir: str) -> dict[str, int]:
+        """One ``scandir``: a directory's entries and their sizes."""
+        try:
+            with os.scandir(self.root / relative_dir) as it:
+                return {e.name: e.stat(follow_symlinks=False).st_size for e in it if e.is_file(follow_symlinks=False)}
+        except OSError:
+            return {}
 
     def read_sidecar(self, relative: str, scratch: Path) -> bytes | None:
         path = self.resolve(relative)
@@ -213,16 +202,15 @@ class S3Storage(BaseStorage):
         self.client.upload_file(str(sidecar_tmp), self.bucket, self.key(relative) + ".CHECKSUM")
         sidecar_tmp.unlink()
 
-    def sizes(self, relatives: Iterable[str]) -> dict[str, tuple[int, int | None]]:
-        wanted = set(relatives)
-        folders = sorted({posixpath.dirname(r) + "/" for r in wanted})
+    def list_dir(self, relative_dir: str) -> dict[str, int]:
+        """One listing (paginated) of the directory below the prefix."""
         found: dict[str, int] = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-        for folder in folders:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + folder, Delimiter="/"):
-                for obj in page.get("Contents", []):
-                    found[obj["Key"][len(self.prefix):]] = int(obj["Size"])
-        return {rel: (found[rel], found.get(rel + ".CHECKSUM")) for rel in wanted if rel in found}
+        folder = self.prefix + (relative_dir.strip("/") + "/" if relative_dir.strip("/") else "")
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder,
+                                                                          Delimiter="/"):
+            for obj in page.get("Contents", []):
+                found[obj["Key"][len(folder):]] = int(obj["Size"])
+        return found
 
     def read_sidecar(self, relative: str, scratch: Path) -> bytes | None:
         from botocore.exceptions import ClientError

@@ -1,51 +1,46 @@
-"""The driver: config -> plan -> resume filter -> shards -> actors -> manifest -> run record -> summary.
+"""The driver: config -> preflight -> plan stream -> resume -> shards -> actors -> manifest -> state -> result.
 
-``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()`` returning the seed's result dict,
-``get_job_config()`` as the Ray counterpart of ``get_flow_config``) on top of Ray actors.
+Everything flows in bounded batches: the plan arrives key-sorted from raycollect.stream, resume
+splits each batch (raycollect.resume), skipped rows go straight to the manifest, and files to fetch are
+cut into shards that are built only when an actor can take one. Ray starts only when there is something
+to fetch. ``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()``, ``get_job_config()``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
-import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
-from raycollect.manifest import (
-    FILES_SCHEMA,
-    ManifestWriter,
-    files_glob,
-    latest_per_key,
-    new_run_id,
-    sql_string,
-    write_ingestion_metadata,
-    write_run_record,
-)
+from raycollect.interrupts import interrupts
+from raycollect.manifest import ManifestWriter, new_run_id, write_ingestion_metadata, write_run_record
+from raycollect.manifest.query import superseded_daily
+from raycollect.manifest.rows import RowBuilder
+from raycollect.manifest.state import State, refresh
 from raycollect.matrix import load_matrix
 from raycollect.metrics import MetricsCollector
-from raycollect.models import DataZone, IngestionMetadata
-from raycollect.plan import build_plan
-from raycollect.progress import Progress, human_bytes
-from raycollect.resume import split_for_resume
+from raycollect.models import IngestionMetadata
+from raycollect.progress import Progress
+from raycollect.result import RunResult
+from raycollect.resume import Resume
 from raycollect.selection import effective_range
 from raycollect.staging import sweep
 from raycollect.storage import BaseStorage, make_storage
+from raycollect.stream import PlanStream, plan_stream
+from raycollect.tally import RunTally
 
 log = logging.getLogger(__name__)
-EXIT_OK, EXIT_UNEXPECTED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
-_PLAN_COLUMNS = ["market", "data_type", "partition", "symbol", "interval", "period", "key"]
+SHARD_COLUMNS = ["key", "checksum_key", "target", "verify_existing"]
 
 
 class ArchiveCollectionWorkflow:
@@ -69,15 +64,13 @@ class ArchiveCollectionWorkflow:
         self.strict = strict
         self.show_progress = show_progress
         self.only_collected = only_collected  # `raycollect verify`: only files an earlier run collected
-        self.discovery: Any = None
-        self.notes: list[str] = []  # what was not planned and why (symbols, dates), one line each
         self.stop = threading.Event()  # set by SIGINT / SIGTERM: hand out no more shards
         self._signals: Callable[[], None] = lambda: None
 
     # --- the seed's API ---
     def get_job_config(self) -> dict[str, Any]:
         """How to submit this workflow as a Ray job (the Ray counterpart of the seed's get_flow_config)."""
-        from raycollect.actors import ACTOR_CPUS
+        from raycollect.cluster import ACTOR_CPUS
 
         return {
             "entrypoint": "python jobs/collect.py --config <CONFIG>",
@@ -89,42 +82,43 @@ class ArchiveCollectionWorkflow:
             "manifest_directory": self.config.manifest_dir,
         }
 
-    def execute(self) -> dict[str, Any]:
-        """Run the collection. Config and matrix errors raise ConfigurationError; anything else during
-        the run returns ``status: failed`` with ``error``, ``metadata`` and ``partial_results``."""
-        cfg = self.config
+    def execute(self) -> RunResult:
+        """Run the collection. Bad input (config, matrix, symbols, dates) and a failed preflight raise
+        ConfigurationError before anything is written; anything else returns ``status: failed``."""
         self.run_id = run_id = new_run_id()
         started, t0 = dt.datetime.now(dt.timezone.utc), time.monotonic()
-        self.metadata = IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started)
-        self.counts: Counter[str] = Counter()
-        self.total_bytes = 0
-        self.failures: list[tuple[str, str]] = []
-        self.missing: list[str] = []
+        self.tally = RunTally()
         self.planned = 0
         self.actors_started = 0
-        self.per_node: dict[str, list[int]] = {}
-        self.monthly_collected = False  # only then can this run supersede daily files
-        # Bad input is not a run: ConfigurationError propagates from here, before anything is written.
-        matrix = load_matrix(cfg.matrix_path)
-        cfg, self.notes = effective_range(cfg, matrix)
-        self.config = cfg
+        self.notes: list[str] = []
+        self.discovery: Any = None
+        matrix = load_matrix(self.config.matrix_path)
+        self.config, self.notes = effective_range(self.config, matrix)
+        cfg = self.config
         self._preflight()
+        self.progress = Progress(0, enabled=self.show_progress)
         self.writer = ManifestWriter(cfg.manifest_dir, run_id)
+        self.rows = RowBuilder(run_id=run_id, target_base=self.storage.base_uri, downloader=cfg.downloader,
+                               source_base=(f"{cfg.endpoint_url.rstrip('/')}/{cfg.bucket}/" if cfg.endpoint_url
+                                            else f"s3://{cfg.bucket}/"))
         error: str | None = None
-        with _interrupts(self.stop) as self._signals:
+        with interrupts(self.stop) as self._signals:
             try:
-                plan = self._plan(matrix)
-                self.planned = plan.num_rows
-                self._run(plan, run_id)
+                state = refresh(cfg.manifest_dir) if (cfg.enable_resume or self.only_collected) else None
+                stream = plan_stream(cfg, matrix, self.storage, only_collected=state if self.only_collected else None)
+                self.notes += stream.notes
+                self.discovery = stream.discovery
+                self._collect(stream, state)
             except ConfigurationError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a failed run is reported as data, with what was done
                 error = f"{type(exc).__name__}: {exc}"
                 log.error("run %s failed: %s", run_id, error)
             finally:
+                self.progress.close()
                 self.writer.flush()
                 sweep(self.storage.staging_root)  # what this run's actors staged, if any was left
-        return self._finish(run_id, started, time.monotonic() - t0, error)
+        return self._finish(started, time.monotonic() - t0, error)
 
     # --- internals ---
     def _preflight(self) -> None:
@@ -136,59 +130,59 @@ class ArchiveCollectionWorkflow:
         check_destinations(self.storage, cfg.manifest_dir)
         sweep(self.storage.staging_root)  # staging of runs that are no longer alive
 
-    def _plan(self, matrix: Any) -> pa.Table:
-        from raycollect.discovery import discover_plan, listed_selection
-
+    def _collect(self, stream: PlanStream, state: State | None) -> None:
         cfg = self.config
-        if cfg.uses_discovery:
-            plan, self.discovery = discover_plan(cfg, matrix, self.storage)
-            report = self.discovery
-        else:
-            series, _, report = listed_selection(cfg, matrix)
-            plan = build_plan(cfg, matrix, series=series)
-        self.notes += report.notes
-        if not self.storage.mirrors_keys:
-            plan = _apply_layout(plan, self.storage)
-        if self.only_collected:
-            plan = _only_collected(plan, cfg.manifest_dir)
-        return plan
+        self.planned = stream.planned
+        self.progress.start(stream.planned)
+        self.metrics.record_event("run_started", run_id=self.run_id, planned=stream.planned)
+        if stream.unlisted is not None and stream.unlisted.num_rows:  # discovery: recorded, never requested
+            self._record(self.rows.rows(stream.unlisted, status="missing", error="not listed in the archive "
+                                        "(discovery)"))
+        resume = Resume(self.storage, state, resume=cfg.enable_resume and not cfg.force_redownload,
+                        verify=cfg.download_checksum, reverify=cfg.reverify)
+        shards = self._shards(stream.batches, resume)
+        cap = cfg.num_actors or cfg.max_parallel_downloads
+        first = list(itertools.islice(shards, cap))  # peek: no Ray at all when nothing is left to fetch
+        if first and not self.stop.is_set():
+            self._dispatch(itertools.chain(first, shards), n_known=len(first) if len(first) < cap else None)
 
-    def _run(self, plan: pa.Table, run_id: str) -> None:
-        cfg = self.config
-        unlisted = None
-        if "listed" in plan.column_names:  # discovery: absent files are recorded, never requested
-            unlisted = plan.filter(pc.invert(plan["listed"]))
-            plan = plan.filter(plan["listed"])
-        todo, skipped = split_for_resume(plan, self.storage, cfg.manifest_dir,
-                                         resume=cfg.enable_resume and not cfg.force_redownload,
-                                         verify=cfg.download_checksum, reverify=cfg.reverify)
-        self.metrics.record_event("run_started", run_id=run_id, planned=self.planned, to_fetch=todo.num_rows,
-                                  skipped=skipped.num_rows)
-        self.progress = Progress(self.planned, enabled=self.show_progress)
-        if unlisted is not None and unlisted.num_rows:
-            absent = _status_rows(unlisted.num_rows, "missing", "not listed in the archive (discovery)", 0)
-            self._record(self._manifest_rows(unlisted, absent, shard_id=None), unlisted.num_rows)
-        if skipped.num_rows:
-            self._record(self._manifest_rows(skipped, skipped, shard_id=None), skipped.num_rows)
-        if todo.num_rows == 0 or self.stop.is_set():
-            self.progress.close()
-            return
-        self._dispatch(todo, run_id)
-        self.progress.close()
+    def _shards(self, batches: Iterator[pa.RecordBatch | pa.Table], resume: Resume) -> Iterator[Any]:
+        """Shards of ``batch_size`` files to fetch; skipped files are recorded on the way."""
+        from raycollect.dispatch import Shard
 
-    def _dispatch(self, todo: pa.Table, run_id: str) -> None:
+        size = self.config.batch_size
+        pending: list[pa.Table] = []
+        n_pending = 0
+        sid = 0
+        for batch in batches:
+            if self.stop.is_set():
+                return
+            todo, skipped = resume.split(batch)
+            if skipped.num_rows:
+                self._record(self.rows.rows(skipped, status="skipped"))
+            if todo.num_rows:
+                pending.append(todo)
+                n_pending += todo.num_rows
+            while n_pending >= size:
+                rows = pa.concat_tables(pending).combine_chunks() if len(pending) > 1 else pending[0]
+                yield Shard(sid, rows.slice(0, size))
+                sid += 1
+                rest = rows.slice(size)
+                pending, n_pending = ([rest] if rest.num_rows else []), rest.num_rows
+        if n_pending:
+            yield Shard(sid, pa.concat_tables(pending).combine_chunks())
+
+    def _dispatch(self, shards: Iterator[Any], *, n_known: int | None) -> None:
         from raycollect.actors import actor_class
         from raycollect.cluster import RaySession, actor_slots
-        from raycollect.dispatch import Shard, dispatch
+        from raycollect.dispatch import dispatch
         from raycollect.downloaders import DownloaderSettings
 
         cfg = self.config
         with RaySession(self.ray_address):
             self._signals()  # ray.init installs its own SIGTERM handler: ours must win
-            size = cfg.batch_size
-            n_shards = -(-todo.num_rows // size)
             n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources)))
-            n = min(n, n_shards)
+            n = min(n, n_known) if n_known else n
             settings = DownloaderSettings(
                 bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.workers_per_actor,
                 timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
@@ -196,208 +190,80 @@ class ArchiveCollectionWorkflow:
             cls = actor_class({k: float(v) for k, v in cfg.actor_resources.items()})
 
             def make_actor(i: int) -> Any:
-                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum, run_id)
-
-            def shards() -> Iterator[Shard]:
-                cols = ["key", "checksum_key", "target", "verify_existing"]
-                for sid in range(n_shards):
-                    part = todo.slice(sid * size, size).select(cols)
-                    yield Shard(sid, {c: part[c].to_pylist() for c in cols})
+                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum, self.run_id)
 
             def on_actors(infos: list[dict[str, Any]]) -> None:
                 self.actors_started = max(self.actors_started, len(infos))
-                self.metrics.record_event("actors_started", run_id=run_id, actors=infos)
+                self.metrics.record_event("actors_started", run_id=self.run_id, actors=infos)
 
-            def on_result(shard: Shard, results: pa.RecordBatch) -> None:
-                rows = todo.slice(shard.shard_id * size, size)
-                table = self._manifest_rows(rows, pa.Table.from_batches([results]), shard_id=shard.shard_id)
-                self._record(table, rows.num_rows, shard=shard)
+            def on_result(shard: Any, results: pa.RecordBatch) -> None:
+                table = self.rows.rows(shard.rows, pa.Table.from_batches([results]), shard_id=shard.shard_id)
+                self._record(table, shard=shard)
 
-            def on_lost(shard: Shard, reason: str) -> None:
-                rows = todo.slice(shard.shard_id * size, size)
-                lost = _status_rows(rows.num_rows, "failed", reason, shard.attempt)
-                self._record(self._manifest_rows(rows, lost, shard_id=shard.shard_id), rows.num_rows, shard=shard)
+            def on_lost(shard: Any, reason: str) -> None:
+                self._record(self.rows.rows(shard.rows, status="failed", error=reason, attempts=shard.attempt),
+                             shard=shard)
 
-            stats = dispatch(shards(), make_actor, n, on_result, on_lost, tick=self.progress.tick,
+            stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=self.progress.tick,
                              on_actors=on_actors, stop=self.stop)
-            self.metrics.record_event("dispatch_finished", run_id=run_id, **stats)
+            self.metrics.record_event("dispatch_finished", run_id=self.run_id, **stats)
 
-    def _manifest_rows(self, plan_rows: pa.Table, results: pa.Table, *, shard_id: int | None) -> pa.Table:
-        cfg = self.config
-        n = plan_rows.num_rows
-        keys = plan_rows["key"]
-        base = (f"s3://{cfg.bucket}/" if not cfg.endpoint_url else f"{cfg.endpoint_url.rstrip('/')}/{cfg.bucket}/")
-        cols: dict[str, Any] = {c: plan_rows[c].cast(pa.string()) if c != "period" else plan_rows[c]
-                                for c in _PLAN_COLUMNS}
-        cols["run_id"] = pa.array([self.run_id] * n, pa.string())
-        cols["source_url"] = pc.binary_join_element_wise(base, keys, "")
-        cols["target_path"] = pc.binary_join_element_wise(self.storage.base_uri, plan_rows["target"], "")
-        cols["downloader"] = pa.array([cfg.downloader] * n, pa.string())
-        cols["shard_id"] = pa.array([shard_id] * n, pa.int64())
-        for name in results.column_names:
-            if name != "key":
-                cols[name] = results[name]
-        if "status" not in cols:  # rows skipped by the driver from an earlier run's manifest
-            now = dt.datetime.now(dt.timezone.utc)
-            cols.update(status=pa.array(["skipped"] * n), attempts=pa.array([0] * n, pa.int32()),
-                        started_at=pa.array([now] * n), finished_at=pa.array([now] * n),
-                        duration_s=pa.array([0.0] * n))
-        return pa.table({f.name: cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in FILES_SCHEMA})
-
-    def _record(self, table: pa.Table, files: int, shard: Any = None) -> None:
+    def _record(self, table: pa.Table, shard: Any = None) -> None:
         self.writer.add(table)
-        status = table["status"].to_pylist()
-        sizes = table["size_bytes"].to_pylist()
-        batch = Counter(status)
-        self.counts.update(batch)
-        nbytes = sum(s or 0 for s, st in zip(sizes, status, strict=True) if st == "success")
-        self.total_bytes += nbytes
-        if not self.monthly_collected and batch.get("success"):
-            monthly = pc.and_(pc.equal(table["partition"], "monthly"), pc.equal(table["status"], "success"))
-            self.monthly_collected = bool(pc.any(monthly).as_py())
-        for node, st, size in zip(table["node_id"].to_pylist(), status, sizes, strict=True):
-            if node is not None and st == "success":
-                acc = self.per_node.setdefault(node, [0, 0])
-                acc[0] += 1
-                acc[1] += size or 0
-        for key, st, err in zip(table["key"].to_pylist(), status, table["error"].to_pylist(), strict=True):
-            if st == "failed" and len(self.failures) < 1000:
-                self.failures.append((key, err or ""))
-            elif st == "missing" and len(self.missing) < 1000:
-                self.missing.append(key)
-        self.progress.add(files, nbytes, batch.get("failed", 0))
+        before = self.tally.bytes
+        batch = self.tally.add(table)
+        self.progress.add(table.num_rows, self.tally.bytes - before, batch.get("failed", 0),
+                          transferred=table.num_rows - batch.get("skipped", 0))
         if shard is not None:
             self.metrics.record_event("shard_completed", run_id=self.run_id, shard_id=shard.shard_id,
-                                      attempt=shard.attempt, files=files, bytes=nbytes, **dict(batch))
+                                      attempt=shard.attempt, files=table.num_rows, bytes=self.tally.bytes - before,
+                                      **dict(batch))
 
-    def _finish(self, run_id: str, started: dt.datetime, seconds: float, error: str | None) -> dict[str, Any]:
+    def _finish(self, started: dt.datetime, seconds: float, error: str | None) -> RunResult:
         import ray
 
-        cfg, c = self.config, self.counts
-        failed = c["failed"] + (c["missing"] if self.strict else 0)
-        if self.stop.is_set():
-            exit_code, status = EXIT_INTERRUPTED, "interrupted"
-        else:
-            exit_code = EXIT_UNEXPECTED if error else (EXIT_FAILED if failed else EXIT_OK)
-            status = "failed" if error else ("partial" if failed else "success")
-        finished = dt.datetime.now(dt.timezone.utc)
-        config_json = json.dumps(cfg.to_dict(), sort_keys=True)
         from raycollect import __version__
 
+        cfg, c, run_id = self.config, self.tally.counts, self.run_id
+        result = RunResult(
+            run_id=run_id, status="", planned=self.planned, counts=dict(c), total_bytes=self.tally.bytes,
+            seconds=seconds, output_directory=self.storage.location, manifest_directory=cfg.manifest_dir,
+            metadata=IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started),
+            strict=self.strict, error=error)
+        if self.stop.is_set():
+            status = "interrupted"
+        else:
+            status = "failed" if error else ("partial" if result.exit_code else "success")
+        finished = dt.datetime.now(dt.timezone.utc)
+        config_json = json.dumps(cfg.to_dict(), sort_keys=True)
+        metadata = result.metadata.model_copy(update={
+            "status": status, "updated_at": finished, "records_processed": c["success"] + c["skipped"],
+            "bytes_processed": self.tally.bytes, "errors": [f"{k}: {e}" for k, e in self.tally.failures[:100]],
+            "source_files": [], "output_files": [],
+        })
+        result = RunResult(**{**result.__dict__, "status": status, "metadata": metadata})
         write_run_record(cfg.manifest_dir, run_id, {
             "status": status, "started_at": started, "finished_at": finished, "seconds": seconds,
             "planned": self.planned, "success": c["success"], "skipped": c["skipped"], "missing": c["missing"],
-            "failed": c["failed"], "bytes": self.total_bytes, "exit_code": exit_code, "downloader": cfg.downloader,
-            "actors": self.actors_started, "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
-            "config_json": config_json, "raycollect_version": __version__, "ray_version": ray.__version__,
+            "failed": c["failed"], "bytes": self.tally.bytes, "exit_code": result.exit_code,
+            "downloader": cfg.downloader, "actors": self.actors_started,
+            "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16], "config_json": config_json,
+            "raycollect_version": __version__, "ray_version": ray.__version__,
             "output_directory": self.storage.location, "error": error,
         })  # fmt: skip
-        self.metadata = self.metadata.model_copy(update={
-            "status": status, "updated_at": finished, "records_processed": c["success"] + c["skipped"],
-            "bytes_processed": self.total_bytes, "errors": [f"{k}: {e}" for k, e in self.failures[:100]],
-            "source_files": [], "output_files": [],
-        })
-        write_ingestion_metadata(cfg.manifest_dir, run_id, self.metadata.model_dump_json(indent=2))
+        write_ingestion_metadata(cfg.manifest_dir, run_id, metadata.model_dump_json(indent=2))
+        try:
+            refresh(cfg.manifest_dir)  # commit-last: the state names this run only after its run record
+        except Exception as exc:  # noqa: BLE001 - the run's rows are safe; the next run folds them in
+            log.warning("could not update the collection state (%s); the next run reads this run's rows", exc)
         self.metrics.record_event("run_finished", run_id=run_id, status=status, seconds=seconds, **dict(c))
-        total = self.planned
-        stats = {"total_tasks": total, "successful_tasks": c["success"], "failed_tasks": c["failed"],
-                 "skipped_tasks": c["skipped"], "missing_tasks": c["missing"], "total_bytes": self.total_bytes,
-                 "processing_time_seconds": round(seconds, 3)}
-        result: dict[str, Any] = {
-            "status": status, "metadata": self.metadata, "collection_stats": stats,
-            "success_rate": round(100.0 * (c["success"] + c["skipped"]) / total, 2) if total else 100.0,
-            "total_size_formatted": human_bytes(self.total_bytes), "output_directory": self.storage.location,
-            "storage_zones_used": [DataZone.BRONZE.value], "ingestion_metadata_id": run_id, "run_id": run_id,
-            "manifest_directory": cfg.manifest_dir, "exit_code": exit_code, "failures": self.failures[:20],
-            "missing": self.missing[:20], "notes": self.notes,
-            "per_node": {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.per_node.items())},
-        }  # fmt: skip
-        if self.discovery is not None:
-            d = self.discovery
-            result["discovery"] = {"prefixes_listed": d.prefixes_listed, "keys_listed": d.keys_listed,
-                                   "planned": d.planned, "available": d.available,
-                                   "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
-                                   "symbols": d.symbols}
-        result["superseded"] = superseded_daily(cfg.manifest_dir, run_id) if self.monthly_collected and not error \
-            else []
-        if error:
-            result.update(error=error, partial_results=stats)
-        return result
-
-
-def _only_collected(plan: pa.Table, manifest_dir: str) -> pa.Table:
-    """The plan rows whose newest manifest row says collected (``raycollect verify``)."""
-    latest = latest_per_key(manifest_dir)
-    if latest is None:
-        return plan.slice(0, 0)
-    done = latest.filter(pc.is_in(latest["status"], pa.array(["success", "skipped"])))["key"]
-    return plan.filter(pc.is_in(plan["key"], value_set=done.combine_chunks()))
-
-
-def superseded_daily(manifest_dir: str, run_id: str) -> list[tuple[str, int]]:
-    """(monthly key collected by this run, daily files of its month collected before) pairs."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        return con.sql(
-            f"WITH f AS (SELECT * FROM read_parquet({sql_string(files_glob(manifest_dir))}, hive_partitioning = true, "
-            "union_by_name = true)) "
-            "SELECT m.key, count(DISTINCT d.key) FROM f m JOIN f d ON d.market = m.market AND "
-            "d.data_type = m.data_type AND d.symbol = m.symbol AND coalesce(d.interval, '') = coalesce(m.interval, '') "
-            "AND d.partition = 'daily' AND date_trunc('month', d.period) = m.period AND d.run_id <> m.run_id "
-            "AND d.status IN ('success', 'skipped') "
-            f"WHERE m.run_id = {sql_string(run_id)} AND m.partition = 'monthly' AND m.status = 'success' "
-            "GROUP BY m.key ORDER BY m.key"
-        ).fetchall()
-    finally:
-        con.close()
-
-
-def _status_rows(n: int, status: str, error: str, attempts: int) -> pa.Table:
-    """Result columns for ``n`` files that were decided without a transfer (absent, or given up on)."""
-    now = dt.datetime.now(dt.timezone.utc)
-    return pa.table({"status": [status] * n, "error": [error] * n, "attempts": pa.array([attempts] * n, pa.int32()),
-                     "checksum_verified": [False] * n, "started_at": [now] * n, "finished_at": [now] * n,
-                     "duration_s": [0.0] * n})
-
-
-def _apply_layout(plan: pa.Table, storage: BaseStorage) -> pa.Table:
-    """Targets from a custom storage layout (row by row: only custom layouts pay for it), each checked."""
-    targets = []
-    for row in plan.select(["market", "data_type", "partition", "symbol", "interval", "period", "key"]).to_pylist():
-        target = storage.get_partition_path(**row)
-        storage.check(target)
-        targets.append(target)
-    if len(set(targets)) != len(targets):
-        raise ConfigurationError(f"{type(storage).__name__}.get_partition_path maps different files to one path")
-    return plan.set_column(plan.schema.get_field_index("target"), "target", pa.array(targets, pa.string()))
-
-
-@contextlib.contextmanager
-def _interrupts(stop: threading.Event) -> Iterator[Callable[[], None]]:
-    """SIGINT and SIGTERM set ``stop`` (the run winds down and records itself); a second one aborts.
-
-    Yields a function that installs the handlers again (after a library such as Ray replaced them).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        log.warning("%s: stopping after the shards in flight (again to abort)", signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def install() -> None:
-        for sig in previous:
-            signal.signal(sig, handler)
-
-    try:
-        yield install
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        d = self.discovery
+        discovery = None if d is None else {
+            "prefixes_listed": d.prefixes_listed, "keys_listed": d.keys_listed, "planned": d.planned,
+            "available": d.available, "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
+            "symbols": d.symbols}
+        superseded = superseded_daily(cfg.manifest_dir, run_id) if self.tally.monthly_collected and not error else []
+        per_node = {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.tally.per_node.items())}
+        return RunResult(**{**result.__dict__, "failures": tuple(self.tally.failures),
+                            "missing": tuple(self.tally.missing), "notes": tuple(self.notes), "per_node": per_node,
+                            "discovery": discovery, "superseded": tuple(superseded)})

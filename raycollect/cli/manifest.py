@@ -64,7 +64,7 @@ def _monthly_only(data_type: str, market: str, interval: str | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raycollect.manifest_query import Manifests, table_rows
+    from raycollect.manifest import Manifests, table_rows
 
     with Manifests(_manifest_dir(args)) as m:
         cmd = args.manifest_command

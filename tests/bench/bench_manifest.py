@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raycollect.manifest import FILES_SCHEMA
-from raycollect.manifest_query import Manifests
+from raycollect.manifest import FILES_SCHEMA, Manifests
 
 RUNS, ROWS, KEYS = 200, 5_000_000, 1_000_000
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from raycollect.cli.main import main
-from raycollect.manifest_query import Manifests
+from raycollect.manifest import Manifests
 from raycollect.mirror import LocalArchive, Quirks, generate_archive, plan_for
 from raycollect.mirror.generate import sidecar_text, zip_bytes
 from raycollect.workflow import ArchiveCollectionWorkflow

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from raycollect.cli.main import main
-from raycollect.manifest_query import Manifests
+from raycollect.manifest import Manifests
 from raycollect.workflow import ArchiveCollectionWorkflow
 from tests.conftest import BAD_SIDECAR, GAP, NO_SIDECAR, collect_config
 

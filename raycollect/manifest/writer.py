@@ -22,27 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-_TS = pa.timestamp("us", tz="UTC")
-FILES_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("market", pa.string()), ("data_type", pa.string()), ("partition", pa.string()),
-    ("symbol", pa.string()), ("interval", pa.string()), ("period", pa.date32()), ("key", pa.string()),
-    ("source_url", pa.string()), ("target_path", pa.string()), ("status", pa.string()), ("size_bytes", pa.int64()),
-    ("sha256", pa.string()), ("expected_sha256", pa.string()), ("previous_sha256", pa.string()),
-    ("checksum_verified", pa.bool_()),
-    ("attempts", pa.int32()), ("error", pa.string()), ("downloader", pa.string()), ("node_id", pa.string()),
-    ("actor_id", pa.string()), ("shard_id", pa.int64()), ("started_at", _TS), ("finished_at", _TS),
-    ("duration_s", pa.float64()),
-])  # fmt: skip
-# run_id is both the hive directory and a stored column: one part file read on its own still names its run.
-
-RUNS_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("status", pa.string()), ("started_at", _TS), ("finished_at", _TS),
-    ("seconds", pa.float64()), ("planned", pa.int64()), ("success", pa.int64()), ("skipped", pa.int64()),
-    ("missing", pa.int64()), ("failed", pa.int64()), ("bytes", pa.int64()), ("exit_code", pa.int32()),
-    ("downloader", pa.string()), ("actors", pa.int32()), ("config_hash", pa.string()), ("config_json", pa.string()),
-    ("raycollect_version", pa.string()), ("ray_version", pa.string()), ("output_directory", pa.string()),
-    ("error", pa.string()),
-])  # fmt: skip
+from raycollect.manifest.schema import FILES_SCHEMA, RUNS_SCHEMA
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -116,32 +96,3 @@ def write_ingestion_metadata(manifest_dir: str | Path, run_id: str, metadata_jso
     tmp.write_text(metadata_json, encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-def latest_per_key(manifest_dir: str | Path) -> pa.Table | None:
-    """The newest row per key over every run (any status), or None when there is no manifest yet."""
-    if not list((Path(manifest_dir) / "files").glob("*/*.parquet")):
-        return None
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        return to_arrow(con.sql(
-            "SELECT key, arg_max(status, finished_at) AS status, arg_max(size_bytes, finished_at) AS size_bytes, "
-            "arg_max(sha256, finished_at) AS sha256, arg_max(expected_sha256, finished_at) AS expected_sha256, "
-            "arg_max(checksum_verified, finished_at) AS checksum_verified "
-            f"FROM read_parquet({sql_string(files_glob(manifest_dir))}, hive_partitioning = true, "
-            "union_by_name = true) GROUP BY key"
-        ))
-    finally:
-        con.close()
-
-def to_arrow(result: Any) -> pa.Table:
-    """A DuckDB result as a pyarrow Table (``to_arrow_table`` in DuckDB 2, ``fetch_arrow_table`` before)."""
-    method = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-    return method()
-
-
-def sql_string(text: str) -> str:
-    """A SQL string literal (single quotes doubled): paths go into DuckDB queries only this way."""
-    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,168 @@
+"""Questions about manifests, answered as pyarrow tables: summary, failed, gaps, latest, and free SQL.
+
+DuckDB reads the Parquet parts directly through three views:
+- ``files``: every file row of every run;
+- ``runs``: one row per run;
+- ``latest``: one row per key, its newest successful state (status success or skipped).
+``latest`` is computed when asked (one window pass over ``files``), not stored: there is no second copy
+that a crashed or concurrent run could leave stale. On 5 million rows from 200 runs it takes about 2 s
+on two cores (tests/bench/bench_manifest.py prints the figures); compaction would buy little more until
+manifests reach hundreds of millions of rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from raycollect.errors import ConfigurationError
+from raycollect.manifest.schema import COLLECTED, sql_list
+from raycollect.manifest.writer import files_glob, runs_glob
+
+
+class Manifests:
+    def __init__(self, manifest_dir: str | Path) -> None:
+        self.dir = Path(manifest_dir)
+        if not list((self.dir / "files").glob("*/*.parquet")):
+            raise ConfigurationError(
+                f"No manifests in {self.dir}: run `raycollect run` first, or pass the right --manifest-directory")
+        import duckdb
+
+        self.con = duckdb.connect()
+        src = f"read_parquet({sql_string(files_glob(self.dir))}, hive_partitioning = true, union_by_name = true)"
+        self.con.sql(f"CREATE VIEW files AS SELECT * FROM {src}")
+        if list((self.dir / "runs").glob("*/run.parquet")):
+            self.con.sql(f"CREATE VIEW runs AS SELECT * FROM read_parquet({sql_string(runs_glob(self.dir))}, "
+                         "hive_partitioning = true, union_by_name = true)")
+        else:
+            self.con.sql("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id WHERE false")
+        # One window pass; measured 2.2x faster than arg_max over every column on 5 M rows.
+        self.con.sql(f"CREATE VIEW latest AS SELECT * FROM files WHERE status IN {sql_list(COLLECTED)} "
+                     "QUALIFY row_number() OVER (PARTITION BY key ORDER BY finished_at DESC) = 1")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Manifests:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, sql: str) -> pa.Table:
+        import duckdb
+
+        try:
+            return to_arrow(self.con.sql(sql))
+        except duckdb.Error as exc:
+            raise ConfigurationError(f"Query failed: {str(exc).splitlines()[0]}") from None
+
+    def summary(self) -> pa.Table:
+        """Per run (oldest first) and overall: counts per status, bytes collected, seconds, files/s."""
+        per = ("count(*) AS files, count(*) FILTER (status = 'success') AS success, "
+               "count(*) FILTER (status = 'skipped') AS skipped, count(*) FILTER (status = 'missing') AS missing, "
+               "count(*) FILTER (status = 'failed') AS failed, "
+               "coalesce(sum(size_bytes) FILTER (status = 'success'), 0)::BIGINT AS bytes")
+        return self.query(
+            f"WITH r AS (SELECT run_id, {per}, "
+            "round(epoch(max(finished_at)) - epoch(min(started_at)), 3) AS seconds FROM files GROUP BY run_id) "
+            "SELECT *, round((success + failed + missing) / greatest(seconds, 0.001), 1) AS files_per_s FROM ("
+            "SELECT * FROM r UNION ALL "
+            "SELECT 'ALL', sum(files)::BIGINT, sum(success)::BIGINT, sum(skipped)::BIGINT, sum(missing)::BIGINT, "
+            "sum(failed)::BIGINT, sum(bytes)::BIGINT, sum(seconds) FROM r) ORDER BY run_id = 'ALL', run_id")
+
+    def failed(self, run: str | None = None) -> pa.Table:
+        """Failed files with their reasons (all runs, or one)."""
+        where = f"AND run_id = {sql_string(run)}" if run else ""
+        return self.query(f"SELECT run_id, key, attempts, error FROM files WHERE status = 'failed' {where} "
+                          "ORDER BY run_id, key")
+
+    def latest(self) -> pa.Table:
+        return self.query("SELECT * FROM latest ORDER BY key")
+
+    def gaps(self, *, market: str, data_type: str, symbol: str, start: dt.date, end: dt.date,
+             interval: str | None = None, monthly: bool = False) -> pa.Table:
+        """Periods in [start, end] with no collected file; a monthly file covers all its days.
+
+        ``monthly``: report months (types or intervals published only as monthly files), else days.
+        """
+        if end < start:
+            raise ConfigurationError(f"gaps: --end {end} is before --start {start}")
+        cond = (f"market = {sql_string(market)} AND data_type = {sql_string(data_type)} AND "
+                f"symbol = {sql_string(symbol)} AND "
+                + (f"interval = {sql_string(interval)}" if interval else "interval IS NULL"))
+        step, fmt = ("1 MONTH", "%Y-%m") if monthly else ("1 DAY", "%Y-%m-%d")
+        first = start.replace(day=1) if monthly else start
+        return self.query(
+            # Any successful row of a key puts it in `latest`: filter files directly, no window needed.
+            f"WITH c AS (SELECT DISTINCT partition, period FROM files WHERE {cond} AND "
+            "status IN ('success', 'skipped')), "
+            f"p AS (SELECT unnest(generate_series(DATE '{first}', DATE '{end}', INTERVAL {step}))::DATE AS d) "
+            f"SELECT strftime(d, '{fmt}') AS period FROM p WHERE NOT EXISTS (SELECT 1 FROM c WHERE "
+            "(c.partition = 'monthly' AND c.period = date_trunc('month', p.d)) OR "
+            f"(c.partition = 'daily' AND {'false' if monthly else 'c.period = p.d'})) ORDER BY d")
+
+
+def table_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows with dates and timestamps as ISO text (for CSV, JSON and the table printer)."""
+    rows = table.to_pylist()
+    for row in rows:
+        for k, v in row.items():
+            if isinstance(v, dt.date | dt.datetime):
+                row[k] = v.isoformat()
+            elif isinstance(v, Decimal):  # DuckDB sums are HUGEINT/DECIMAL: keep JSON numbers numeric
+                row[k] = int(v) if v == v.to_integral_value() else float(v)
+    return rows
+
+
+def latest_per_key(manifest_dir: str | Path) -> pa.Table | None:
+    """The newest row per key over every run (any status), or None when there is no manifest yet."""
+    if not list((Path(manifest_dir) / "files").glob("*/*.parquet")):
+        return None
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return to_arrow(con.sql(
+            "SELECT key, arg_max(status, finished_at) AS status, arg_max(size_bytes, finished_at) AS size_bytes, "
+            "arg_max(sha256, finished_at) AS sha256, arg_max(expected_sha256, finished_at) AS expected_sha256, "
+            "arg_max(checksum_verified, finished_at) AS checksum_verified "
+            f"FROM read_parquet({sql_string(files_glob(manifest_dir))}, hive_partitioning = true, "
+            "union_by_name = true) GROUP BY key"
+        ))
+    finally:
+        con.close()
+
+def to_arrow(result: Any) -> pa.Table:
+    """A DuckDB result as a pyarrow Table (``to_arrow_table`` in DuckDB 2, ``fetch_arrow_table`` before)."""
+    method = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    return method()
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal (single quotes doubled): paths go into DuckDB queries only this way."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def superseded_daily(manifest_dir: str | Path, run_id: str) -> list[tuple[str, int]]:
+    """(monthly key collected by ``run_id``, daily files of its month collected before) pairs."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return con.sql(
+            f"WITH f AS (SELECT * FROM read_parquet({sql_string(files_glob(manifest_dir))}, hive_partitioning = true, "
+            "union_by_name = true)) "
+            "SELECT m.key, count(DISTINCT d.key) FROM f m JOIN f d ON d.market = m.market AND "
+            "d.data_type = m.data_type AND d.symbol = m.symbol AND coalesce(d.interval, '') = coalesce(m.interval, '') "
+            "AND d.partition = 'daily' AND date_trunc('month', d.period) = m.period AND d.run_id <> m.run_id "
+            f"AND d.status IN {sql_list(COLLECTED)} "
+            f"WHERE m.run_id = {sql_string(run_id)} AND m.partition = 'monthly' AND m.status = 'success' "
+            "GROUP BY m.key ORDER BY m.key"
+        ).fetchall()
+    finally:
+        con.close()

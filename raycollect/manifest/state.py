@@ -1,0 +1,182 @@
+"""The collection state: the newest facts per key, so a rerun never reads all of history.
+
+Layout below ``<manifest_directory>/state/``::
+
+    state-<written>-<token>.json   a pointer: {"data": "data-....parquet", "covers": [run ids], "rows": N}
+    data-<written>-<token>.parquet the newest fact row per key (STATE_SCHEMA), sorted by key
+
+The newest pointer (by name) is the state. It is written last, after its data file and after the run
+records of the runs it covers (commit-last, as table formats do), each with an atomic rename, so a crash
+leaves either the old state or the new one. A reader takes the newest pointer and reads, besides its
+data, only the runs it does not cover: runs written by older versions of raycollect, crashed runs, and
+runs of a concurrent process. Rows are never lost: a run not named in ``covers`` is always read again.
+
+Which rows are facts: every row except ``skipped`` rows written by the driver (``shard_id`` null); those
+restate what the state already says, so a rerun that only skipped files is covered by a new pointer to
+the same data, without rewriting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raycollect.manifest.schema import STATE_COLUMNS, STATE_SCHEMA
+from raycollect.manifest.writer import files_glob
+
+#: Pointers (and their data files) kept besides the newest, for readers that loaded an older pointer.
+KEEP_POINTERS = 3
+#: A row that restates the state (a file the driver skipped) is not a fact.
+FACT_FILTER = "NOT (status = 'skipped' AND shard_id IS NULL)"
+
+
+@dataclass(frozen=True)
+class State:
+    """One pointer: its data file (None when there is no state yet) and the runs it covers."""
+
+    dir: Path
+    data: Path | None = None
+    covers: frozenset[str] = frozenset()
+    rows: int = 0
+
+    def read_batches(self, batch_size: int = 65_536) -> pa.RecordBatchReader | None:
+        if self.data is None:
+            return None
+        return pq.ParquetFile(self.data).iter_batches(batch_size=batch_size, columns=STATE_COLUMNS)
+
+
+def state_dir(manifest_dir: str | Path) -> Path:
+    return Path(manifest_dir) / "state"
+
+
+def read_state(manifest_dir: str | Path) -> State:
+    """The newest pointer, or an empty state."""
+    folder = state_dir(manifest_dir)
+    pointers = sorted(folder.glob("state-*.json")) if folder.is_dir() else []
+    for pointer in reversed(pointers):
+        try:
+            doc = json.loads(pointer.read_text())
+            data = folder / doc["data"] if doc.get("data") else None
+            if data is not None and not data.is_file():
+                continue  # its data was collected away: an older pointer is still valid
+            return State(folder, data, frozenset(doc["covers"]), int(doc.get("rows", 0)))
+        except (OSError, ValueError, KeyError):
+            continue
+    return State(folder)
+
+
+def run_ids(manifest_dir: str | Path) -> list[str]:
+    """Runs that wrote file rows (finished or not)."""
+    folder = Path(manifest_dir) / "files"
+    if not folder.is_dir():
+        return []
+    return sorted(n.removeprefix("run_id=") for n in os.listdir(folder) if n.startswith("run_id="))
+
+
+def finished_run_ids(manifest_dir: str | Path) -> set[str]:
+    folder = Path(manifest_dir) / "runs"
+    if not folder.is_dir():
+        return set()
+    return {n.removeprefix("run_id=") for n in os.listdir(folder) if (folder / n / "run.parquet").is_file()}
+
+
+def refresh(manifest_dir: str | Path, *, rebuild: bool = False) -> State:
+    """Fold the runs the newest state does not cover into a new state, and return it.
+
+    Unfinished runs (no run record) are read, but not marked covered, so their later rows are read too.
+    ``rebuild``: ignore existing states and fold every run (``raycollect manifest compact``).
+    """
+    base = State(state_dir(manifest_dir)) if rebuild else read_state(manifest_dir)
+    uncovered = [r for r in run_ids(manifest_dir) if r not in base.covers]
+    if not uncovered:
+        return base
+    finished = finished_run_ids(manifest_dir)
+    newly_covered = base.covers | {r for r in uncovered if r in finished}
+    parts = [str(Path(manifest_dir) / "files" / f"run_id={r}" / "*.parquet") for r in uncovered]
+    parts = [p for p in parts if list(Path(p).parent.glob("*.parquet"))]
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2, "preserve_insertion_order": False,
+                                 "temp_directory": tempfile.gettempdir()})
+    try:
+        src = _union_sql(parts)
+        facts = con.execute(f"SELECT count(*) FROM {src} WHERE {FACT_FILTER}").fetchone()[0] if parts else 0
+        if facts == 0 and not rebuild:
+            if newly_covered == base.covers:
+                return base
+            return _write_pointer(base.dir, base.data, newly_covered, base.rows)
+        cols = ", ".join(STATE_COLUMNS)
+        sources = [f"SELECT {cols} FROM {src} WHERE {FACT_FILTER}"] if parts else []
+        if base.data is not None:
+            sources.append(f"SELECT {cols} FROM read_parquet({_sql(str(base.data))})")
+        if not sources:
+            return _write_pointer(base.dir, None, newly_covered, 0)
+        base.dir.mkdir(parents=True, exist_ok=True)
+        name = f"data-{_stamp()}.parquet"
+        tmp = base.dir / f".{name}.tmp"
+        con.execute(f"COPY (SELECT {cols} FROM ({' UNION ALL '.join(sources)}) QUALIFY row_number() OVER "
+                "(PARTITION BY key ORDER BY finished_at DESC, run_id DESC) = 1 ORDER BY key) "
+                f"TO {_sql(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)")
+        rows = pq.ParquetFile(tmp).metadata.num_rows
+        os.replace(tmp, base.dir / name)
+        return _write_pointer(base.dir, base.dir / name, newly_covered, rows)
+    finally:
+        con.close()
+
+
+def _union_sql(parts: list[str]) -> str:
+    listed = ", ".join(_sql(p) for p in parts)
+    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+
+
+def _write_pointer(folder: Path, data: Path | None, covers: frozenset[str] | set[str], rows: int) -> State:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"format": 1, "data": data.name if data else None, "covers": sorted(covers), "rows": rows,
+           "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    name = f"state-{_stamp()}.json"
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, folder / name)
+    _collect_garbage(folder)
+    return State(folder, data, frozenset(covers), rows)
+
+
+def _collect_garbage(folder: Path) -> None:
+    """Keep the newest KEEP_POINTERS pointers and the data files they name."""
+    pointers = sorted(folder.glob("state-*.json"))
+    keep: set[str] = set()
+    for pointer in pointers[-KEEP_POINTERS:]:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            keep.add(json.loads(pointer.read_text())["data"])
+    for pointer in pointers[:-KEEP_POINTERS]:
+        pointer.unlink(missing_ok=True)
+    newest_kept = pointers[-KEEP_POINTERS].name if len(pointers) >= KEEP_POINTERS else ""
+    for data in folder.glob("data-*.parquet"):
+        # Only data older than every kept pointer: a concurrent writer's fresh data is never removed.
+        if data.name not in keep and newest_kept and "data-" + newest_kept[6:-5] > data.name[:-8]:
+            data.unlink(missing_ok=True)
+
+
+def _stamp() -> str:
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z-" + secrets.token_hex(3)
+
+
+def _sql(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def empty_state_table() -> pa.Table:
+    return STATE_SCHEMA.empty_table()
+
+
+__all__ = ["State", "empty_state_table", "files_glob", "read_state", "refresh", "run_ids"]

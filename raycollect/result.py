@@ -1,0 +1,87 @@
+"""RunResult: what ``execute()`` returns, frozen and typed; the exit code is a property of it.
+
+``to_seed_dict()`` gives the original design's result dict; ``result["status"]`` reads the same dict, so
+code written against the seed keeps working, while new code uses the attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from raycollect.models import DataZone, IngestionMetadata
+from raycollect.progress import human_bytes
+
+#: Exit codes, as the README's table states them (the CLI returns these).
+EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str  # success | partial | failed | interrupted
+    planned: int
+    counts: Mapping[str, int]  # per status: success, skipped, missing, failed
+    total_bytes: int
+    seconds: float
+    output_directory: str
+    manifest_directory: str
+    metadata: IngestionMetadata
+    strict: bool = False
+    error: str | None = None
+    failures: tuple[tuple[str, str], ...] = ()
+    missing: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    per_node: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    discovery: Mapping[str, Any] | None = None
+    superseded: tuple[tuple[str, int], ...] = ()
+    zones: tuple[str, ...] = (DataZone.BRONZE.value,)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "interrupted":
+            return EXIT_INTERRUPTED
+        if self.error:
+            return EXIT_UNEXPECTED
+        failed = self.counts.get("failed", 0) + (self.counts.get("missing", 0) if self.strict else 0)
+        return EXIT_FAILED if failed else EXIT_OK
+
+    @property
+    def files_per_second(self) -> float:
+        """Files transferred or tried (success + failed + missing) per second of the run: one definition
+        everywhere (progress, run summary, ``manifest summary``); skipped files are not transfers."""
+        return self.transferred / max(self.seconds, 1e-9)
+
+    @property
+    def transferred(self) -> int:
+        c = self.counts
+        return c.get("success", 0) + c.get("failed", 0) + c.get("missing", 0)
+
+    def to_seed_dict(self) -> dict[str, Any]:
+        c = self.counts
+        stats = {"total_tasks": self.planned, "successful_tasks": c.get("success", 0),
+                 "failed_tasks": c.get("failed", 0), "skipped_tasks": c.get("skipped", 0),
+                 "missing_tasks": c.get("missing", 0), "total_bytes": self.total_bytes,
+                 "processing_time_seconds": round(self.seconds, 3)}
+        done = c.get("success", 0) + c.get("skipped", 0)
+        out: dict[str, Any] = {
+            "status": self.status, "metadata": self.metadata, "collection_stats": stats,
+            "success_rate": round(100.0 * done / self.planned, 2) if self.planned else 100.0,
+            "total_size_formatted": human_bytes(self.total_bytes), "output_directory": self.output_directory,
+            "storage_zones_used": list(self.zones), "ingestion_metadata_id": self.run_id, "run_id": self.run_id,
+            "manifest_directory": self.manifest_directory, "exit_code": self.exit_code,
+            "failures": list(self.failures[:20]), "missing": list(self.missing[:20]), "notes": list(self.notes),
+            "per_node": {k: dict(v) for k, v in self.per_node.items()}, "superseded": list(self.superseded),
+        }  # fmt: skip
+        if self.discovery is not None:
+            out["discovery"] = dict(self.discovery)
+        if self.error:
+            out.update(error=self.error, partial_results=stats)
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_seed_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_seed_dict().get(key, default)
