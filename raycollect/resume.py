@@ -135,19 +135,13 @@ class Resume:
 
     def _on_disk(self, targets: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
         """(zip size, sidecar size) per target, null where absent; one listing per directory."""
-        dirs = _dirname(targets)
-        names: list[str] = []
-        sizes: list[int] = []
-        for folder in pc.unique(dirs).to_pylist():
-            found = self.storage.list_dir(folder.rstrip("/"))
-            names += [folder + name for name in found]
-            sizes += list(found.values())
-        listed = pa.array(names, pa.string())
-        size_arr = pa.array(sizes, pa.int64())
-        zip_size = pc.take(size_arr, pc.index_in(targets, value_set=listed))
+        listed, sizes = self.storage.list_dirs(pc.unique(_dirname(targets)).to_pylist())
         sums = pc.binary_join_element_wise(targets, ".CHECKSUM", "")
-        sidecar_size = pc.take(size_arr, pc.index_in(sums, value_set=listed))
-        return zip_size, sidecar_size
+        both = pa.chunked_array([*targets.chunks, *sums.chunks]) if isinstance(targets, pa.ChunkedArray) else \
+            pa.chunked_array([targets, sums])
+        found = pc.take(sizes, pc.index_in(both, value_set=listed))  # one hash table for zips and sidecars
+        n = len(targets)
+        return found.slice(0, n), found.slice(n)
 
 
 def _dirname(paths: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:

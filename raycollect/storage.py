@@ -12,13 +12,20 @@ Every location is checked to stay inside the root: a key or a custom layout can 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import io
 import os
 import posixpath
 import secrets
+import shutil
+import subprocess
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from raycollect.checksum import sha256_file
 from raycollect.errors import ConfigurationError, WorkflowError
@@ -69,6 +76,16 @@ class BaseStorage(ABC):
     @abstractmethod
     def list_dir(self, relative_dir: str) -> dict[str, int]:
         """{file name: size} of the files directly in ``relative_dir`` ({} when it does not exist)."""
+
+    def list_dirs(self, relative_dirs: list[str]) -> tuple[pa.Array, pa.Array]:
+        """(relative paths, sizes) of the files directly in each of ``relative_dirs`` (each ending in '/')."""
+        paths: list[str] = []
+        sizes: list[int] = []
+        for folder in relative_dirs:
+            found = self.list_dir(folder.rstrip("/"))
+            paths += [folder + name for name in found]
+            sizes += list(found.values())
+        return pa.array(paths, pa.string()), pa.array(sizes, pa.int64())
 
     @abstractmethod
     def digest(self, relative: str, scratch: Path) -> tuple[int, str] | None:
@@ -126,6 +143,33 @@ class LocalStorage(BaseStorage):
     def commit_sidecar(self, sidecar_tmp: Path, relative: str) -> None:
         final = self.resolve(relative)
         os.replace(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
+
+    def list_dirs(self, relative_dirs: list[str]) -> tuple[pa.Array, pa.Array]:
+        """GNU find lists and stats the directories in C and its output is parsed by Arrow: no Python object
+        per file (``os.scandir`` spends about 5 us a file in Python, most of a rerun over millions)."""
+        find = _gnu_find()
+        if find is None or any(c in d for d in relative_dirs for c in "\t\n\r\0"):
+            return super().list_dirs(relative_dirs)
+        root = str(self.root) + os.sep
+        existing = [root + d for d in relative_dirs if os.path.isdir(root + d)]
+        if not existing:
+            return pa.array([], pa.string()), pa.array([], pa.int64())
+        # Two finds over halves of the directories: stat is the cost, and it runs on both cores. Every
+        # argument is an absolute path below the root (validated targets), never an option.
+        halves = [existing[i::2] for i in range(2) if existing[i::2]]
+        procs = [subprocess.Popen([find, *half, "-mindepth", "1", "-maxdepth", "1", "-type", "f", "-printf",
+                                   "%p\t%s\n"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for half in halves]
+        out = b"".join(p.communicate()[0] for p in procs)
+        if not out:
+            return pa.array([], pa.string()), pa.array([], pa.int64())
+        import pyarrow.csv as pcsv
+
+        table = pcsv.read_csv(io.BytesIO(out), read_options=pcsv.ReadOptions(column_names=["path", "size"]),
+                              parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
+                              convert_options=pcsv.ConvertOptions(column_types={"path": pa.string(),
+                                                                                "size": pa.int64()}))
+        rel = pc.utf8_slice_codeunits(table["path"], len(root))
+        return rel.combine_chunks(), table["size"].combine_chunks()
 
     def list_dir(self, relative_dir: str) -> dict[str, int]:
         """One ``scandir``: a directory's entries and their sizes."""
@@ -254,6 +298,19 @@ def make_storage(config: Any) -> BaseStorage:
                          anonymous=config.destination_credentials == "anonymous",
                          scratch_root=config.local_data_dir)
     return LocalStorage(out)
+
+
+@functools.cache
+def _gnu_find() -> str | None:
+    """GNU find (it has -printf), or None (macOS, BusyBox): then os.scandir does the walk."""
+    path = shutil.which("find")
+    if path is None:
+        return None
+    try:
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if "GNU findutils" in version else None
 
 
 def _probe_directory(path: Path, what: str) -> None:
