@@ -42,12 +42,41 @@ S5CMD_ALLOWED: dict[str, frozenset[str] | None] = {
 }
 
 
+_RELATIVE_DAYS = re.compile(r"-(\d{1,5})d")
+
+
+def resolve_date(value: Any, today: dt.date | None = None) -> Any:
+    """``latest``/``yesterday`` (the newest day that can be published: yesterday, UTC) and ``-Nd`` (N days
+    before today, UTC) as dates; anything else is left to the date parser."""
+    if not isinstance(value, str):
+        return value
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    text = value.strip().lower()
+    if text in ("latest", "yesterday"):
+        return today - dt.timedelta(days=1)
+    if text == "today":
+        return today
+    m = _RELATIVE_DAYS.fullmatch(text)
+    if m:
+        return today - dt.timedelta(days=int(m.group(1)))
+    return value
+
+
 class DateRange(BaseModel):
-    """Inclusive range of days; monthly files are chosen for the months it touches (see partition_policy)."""
+    """Inclusive range of days; monthly files are chosen for the months it touches (see partition_policy).
+
+    Each bound is a date (``YYYY-MM-DD``), ``latest`` (yesterday, UTC: the newest day that can be published)
+    or ``-Nd`` (N days before today, UTC), resolved when the config is loaded.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     start: dt.date
     end: dt.date
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _relative(cls, value: Any) -> Any:
+        return resolve_date(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:
@@ -351,7 +380,8 @@ def _describe(exc: ValidationError) -> str:
     if err["type"] == "literal_error" and loc == "workflow_type":
         return f"Invalid workflow_type {err['input']!r}: expected 'archive_collection'"
     if loc.startswith("date_range"):
-        return f"Invalid date_range: {msg} (expected {{'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}})"
+        return (f"Invalid date_range: {msg} (expected {{'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}}; "
+                "'latest' and '-30d' are understood too)")
     shown = "" if isinstance(got, dict) or loc == "" else f" (got {got!r})"
     return f"Invalid configuration: {loc or 'config'}: {msg}{shown}"
 

@@ -44,8 +44,9 @@ class Lister:
         self.client = s3_client(endpoint_url=endpoint_url, region=region, anonymous=True, pool=workers)
         self.requests = 0
 
-    def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
-        """(sub-folder prefixes, object keys) directly below ``prefix`` (which must end with '/').
+    def listdir(self, prefix: str, start_after: str | None = None) -> tuple[list[str], list[str]]:
+        """(sub-folder prefixes, object keys) directly below ``prefix`` (which must end with '/'), from
+        ``start_after`` on when given (keys sort by date inside a directory: recent files only).
 
         An answer that is not S3 XML is an error (ConfigurationError), never an empty directory.
         """
@@ -55,9 +56,10 @@ class Lister:
             raise ValueError(f"listing prefix must end with '/': {prefix!r}")
         dirs: list[str] = []
         keys: list[str] = []
+        extra = {"StartAfter": start_after} if start_after else {}
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": 1000}
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": 1000}, **extra
             ):
                 self.requests += 1
                 check_listing_answer(page, self.where)
@@ -167,9 +169,13 @@ def _pairs(pairs: list[tuple[str, str]]) -> str:
 
 def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: DiscoveryReport) -> pa.Table:
     """The plan with a ``listed`` column; fallback rows kept only where their monthly zip is absent."""
-    folders = pc.unique(pc.replace_substring_regex(plan["key"], pattern=r"[^/]*$", replacement="")).to_pylist()
+    folder_of = pc.replace_substring_regex(plan["key"], pattern=r"[^/]*$", replacement="")
+    firsts = pa.table({"folder": folder_of, "key": plan["key"]}).group_by("folder").aggregate([("key", "min")])
+    # List each folder from just before its first planned key: a directory of years of daily files
+    # returns only the planned tail (the dropped last character sorts before that key).
+    starts = [(f, k[:-1]) for f, k in zip(firsts["folder"].to_pylist(), firsts["key_min"].to_pylist(), strict=True)]
     listed: set[str] = set()
-    for _, keys in lister.map(lister.listdir, folders):
+    for _, keys in lister.map(lambda fk: lister.listdir(*fk), starts):
         report.prefixes_listed += 1
         for key in keys:
             if key.endswith(".CHECKSUM"):

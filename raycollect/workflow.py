@@ -36,7 +36,7 @@ from raycollect.resume import Resume
 from raycollect.selection import effective_range
 from raycollect.staging import sweep
 from raycollect.storage import BaseStorage, make_storage
-from raycollect.stream import PlanStream, plan_stream
+from raycollect.stream import BATCH_ROWS, PlanStream, plan_stream
 from raycollect.tally import RunTally
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ class ArchiveCollectionWorkflow:
         strict: bool = False,
         show_progress: bool = True,
         only_collected: bool = False,
+        sync: bool = False,
+        today: dt.date | None = None,
+        plan_batch_rows: int = BATCH_ROWS,
     ) -> None:
         self.config = config if isinstance(config, WorkflowConfig) else WorkflowConfig(config)
         self.metrics = metrics_collector or MetricsCollector()
@@ -64,6 +67,9 @@ class ArchiveCollectionWorkflow:
         self.strict = strict
         self.show_progress = show_progress
         self.only_collected = only_collected  # `raycollect verify`: only files an earlier run collected
+        self.sync = sync  # `raycollect sync`: each series from its newest collected period to the latest day
+        self.today = today  # UTC; None: the real date (tests pin it)
+        self.plan_batch_rows = plan_batch_rows  # plan rows per resume batch: memory per batch, not per run
         self.stop = threading.Event()  # set by SIGINT / SIGTERM: hand out no more shards
         self._signals: Callable[[], None] = lambda: None
 
@@ -93,7 +99,8 @@ class ArchiveCollectionWorkflow:
         self.notes: list[str] = []
         self.discovery: Any = None
         matrix = load_matrix(self.config.matrix_path)
-        self.config, self.notes = effective_range(self.config, matrix)
+        self.config, self.notes = effective_range(self.config, matrix, self.today) if not self.sync else (
+            self.config, [])
         cfg = self.config
         self._preflight()
         self.progress = Progress(0, enabled=self.show_progress)
@@ -104,8 +111,14 @@ class ArchiveCollectionWorkflow:
         error: str | None = None
         with interrupts(self.stop) as self._signals:
             try:
-                state = refresh(cfg.manifest_dir) if (cfg.enable_resume or self.only_collected) else None
-                stream = plan_stream(cfg, matrix, self.storage, only_collected=state if self.only_collected else None)
+                state = refresh(cfg.manifest_dir) if (cfg.enable_resume or self.only_collected or self.sync) else None
+                if self.sync:
+                    from raycollect.sync import sync_stream
+
+                    stream = sync_stream(cfg, matrix, self.storage, state, today=self.today)
+                else:
+                    stream = plan_stream(cfg, matrix, self.storage, rows_per_batch=self.plan_batch_rows,
+                                         only_collected=state if self.only_collected else None)
                 self.notes += stream.notes
                 self.discovery = stream.discovery
                 self._collect(stream, state)

@@ -35,6 +35,8 @@ def register(sub: Any) -> None:
     q = msub.add_parser("query", help="DuckDB SQL over the views files, runs and latest")
     common(q)
     q.add_argument("sql")
+    c = msub.add_parser("compact", help="rebuild the collection state (newest facts per key) from every run")
+    common(c)
     m.set_defaults(func=run)
 
 
@@ -65,6 +67,9 @@ def _monthly_only(data_type: str, market: str, interval: str | None) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from raycollect.manifest import Manifests, table_rows
+
+    if args.manifest_command == "compact":
+        return compact(_manifest_dir(args))
 
     with Manifests(_manifest_dir(args)) as m:
         cmd = args.manifest_command
@@ -99,3 +104,17 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
     return format_table(rows, columns) + f"\n({len(rows):,} rows)"
 
 
+
+
+def compact(manifest_dir: str) -> int:
+    import time
+
+    from raycollect.manifest.state import refresh, run_ids
+
+    if not run_ids(manifest_dir):
+        raise ConfigurationError(f"No manifests in {manifest_dir}: nothing to compact")
+    t0 = time.perf_counter()
+    state = refresh(manifest_dir, rebuild=True)
+    print(f"state: {state.rows:,} keys from {len(state.covers):,} finished runs in {time.perf_counter() - t0:.1f}s "
+          f"({state.data})")
+    return 0

@@ -26,6 +26,11 @@ def register(sub: Any) -> None:
     d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     d.set_defaults(func=demo)
 
+    y = sub.add_parser("sync", help="collect what is new since the last run, per series, up to yesterday (cron)")
+    y.add_argument("config", help="workflow config (JSON or YAML)")
+    add_run_options(y)
+    y.set_defaults(func=sync)
+
     v = sub.add_parser("verify", help="re-check collected files against the archive's current .CHECKSUM; "
                                       "re-fetch the ones that changed")
     v.add_argument("config", help="workflow config (JSON or YAML)")
@@ -70,11 +75,35 @@ def run(args: argparse.Namespace) -> int:
     from raycollect.workflow import ArchiveCollectionWorkflow
 
     config = WorkflowConfig.from_file(args.config, **_overrides(args))
+    _starting("run", args.config)
     workflow = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
                                          show_progress=not args.no_progress)
     result = workflow.execute()
     print_summary(result)
     return int(result["exit_code"])
+
+
+def sync(args: argparse.Namespace) -> int:
+    from raycollect.selection import latest_publishable
+    from raycollect.workflow import ArchiveCollectionWorkflow
+
+    config = WorkflowConfig.from_file(args.config, **_overrides(args))
+    _starting("sync", args.config)
+    result = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
+                                       show_progress=not args.no_progress, sync=True).execute()
+    c = result.counts
+    if not result.error and result.status != "interrupted" and not (c.get("success") or c.get("failed")):
+        print(f"sync: nothing new up to {latest_publishable()} ({result.planned:,} files checked, "
+              f"{c.get('missing', 0):,} not published yet) in {result.seconds:.1f}s")
+        return result.exit_code
+    print_summary(result)
+    return result.exit_code
+
+
+def _starting(command: str, config_path: str) -> None:
+    """A first line at once, before planning, listing or Ray: the command is alive."""
+    print(f"raycollect {command}: {config_path}: checking the source and planning ...", file=sys.stderr,
+          flush=True)
 
 
 def verify(args: argparse.Namespace) -> int:

@@ -29,8 +29,10 @@ def fails_fast(capsys, argv: list[str]) -> str:
     err = capsys.readouterr().err
     assert code == 2, err
     assert took < 30, took
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err.removeprefix("raycollect: error: ").rstrip("\n")
+    lines = err.splitlines()
+    assert "Traceback" not in err and len(lines) <= 2  # "raycollect run: CONFIG: checking ..." then the error
+    assert lines[-1].startswith("raycollect: error: ")
+    return lines[-1].removeprefix("raycollect: error: ")
 
 
 def nothing_collected(out: Path) -> None:

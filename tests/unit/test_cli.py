@@ -64,12 +64,13 @@ BAD_CONFIGS = [
      "['klines']"),
     (dict(date_range={"start": "2024-02-01", "end": "2024-01-01"}),
      "Invalid date_range: end 2024-01-01 is before start 2024-02-01 (expected {'start': 'YYYY-MM-DD', "
-     "'end': 'YYYY-MM-DD'})"),
-    (dict(date_range={"start": "yesterday", "end": "2024-01-01"}),
+     "'end': 'YYYY-MM-DD'}; 'latest' and '-30d' are understood too)"),
+    (dict(date_range={"start": "soon", "end": "2024-01-01"}),
      "Invalid date_range: Input should be a valid date or datetime, input is too short (expected {'start': "
-     "'YYYY-MM-DD', 'end': 'YYYY-MM-DD'})"),
+     "'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}; 'latest' and '-30d' are understood too)"),
     (dict(date_range={"start": "2024-01-01"}),
-     "Invalid date_range: Field required (expected {'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'})"),
+     "Invalid date_range: Field required (expected {'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}; 'latest' and "
+     "'-30d' are understood too)"),
     (dict(batch_size=0), "Invalid configuration: batch_size: Input should be greater than or equal to 1 (got 0)"),
     (dict(max_parallel_downloads="many"),
      "Invalid configuration: max_parallel_downloads must be a JSON number (no quotes), got the string 'many'"),

@@ -54,3 +54,17 @@ def test_shipped_example_configs_are_valid(name):
     cfg = WorkflowConfig.from_file(ROOT / name)
     assert cfg.markets and cfg.data_types
     assert cfg.symbols_for(cfg.markets[0])
+
+
+def test_relative_dates():
+    import datetime as dt
+
+    from raycollect.config import resolve_date
+
+    today = dt.date(2026, 11, 26)
+    assert resolve_date("latest", today) == resolve_date("yesterday", today) == dt.date(2026, 11, 25)
+    assert resolve_date("-30d", today) == dt.date(2026, 10, 27)
+    assert resolve_date("2024-01-02", today) == "2024-01-02"  # left to the date parser
+    cfg = WorkflowConfig(base_config(date_range={"start": "-3d", "end": "latest"}))
+    now = dt.datetime.now(dt.timezone.utc).date()
+    assert (cfg.date_range.start, cfg.date_range.end) == (now - dt.timedelta(days=3), now - dt.timedelta(days=1))
