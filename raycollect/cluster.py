@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from raycollect.errors import ConfigurationError
 from raycollect.reaper import Reaper
+
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+_AUTH_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to a copy of the cluster's token (on the head node: "
+              "~/.ray/auth_token), or RAY_AUTH_TOKEN to its value")
 
 #: CPU each downloader actor asks for (see raycollect.actors for why).
 ACTOR_CPUS = 0.5
@@ -31,7 +38,7 @@ class RaySession:
 
         if ray.is_initialized():
             return self
-        address = self.address or os.environ.get("RAY_ADDRESS") or "local"
+        address = resolve_address(self.address or os.environ.get("RAY_ADDRESS") or "local")
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address == "local":
             kwargs["include_dashboard"] = False  # a one-off cluster: skip the dashboard's start-up cost
@@ -49,6 +56,66 @@ class RaySession:
         ray.shutdown()
         if self.reaper is not None:
             self.reaper.release()
+
+
+def check_cluster(address: str | None) -> None:
+    """Preflight for Ray: a cluster to join (``--ray-address`` or RAY_ADDRESS) is reachable and accepts us."""
+    resolved = resolve_address(address or os.environ.get("RAY_ADDRESS") or "local")
+    if resolved != "local":
+        probe_cluster(resolved)
+
+
+def resolve_address(address: str) -> str:
+    """What ``ray.init`` should be given. ``http://HOST:8265`` is the jobs API (for ``ray job submit``):
+    on this machine it means the cluster running here (``auto``); elsewhere it cannot be joined as such."""
+    if not address.startswith(("http://", "https://")):
+        return address
+    host = urlsplit(address).hostname or ""
+    if host in _LOCAL_HOSTS:
+        return "auto"
+    raise ConfigurationError(
+        f"RAY_ADDRESS={address} is the address of Ray's job API (for `ray job submit`), which `raycollect run` "
+        "cannot join: submit the collection with `ray job submit ... -- python jobs/collect.py --config CONFIG`, or "
+        "run raycollect on a node of the cluster with --ray-address auto")
+
+
+def _token_auth_on() -> bool:
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None:
+        return mode.lower() == "token"
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(token_path).is_file()  # Ray turns it on then
+
+
+def probe_cluster(address: str, timeout: float = 3.0) -> None:
+    """Before ``ray.init`` joins a cluster: ConfigurationError within seconds when it cannot be reached, or
+    rejects us for want of a token (``ray.init`` would retry for about 20 s, then say only ConnectionError)."""
+    if address.startswith("ray://") or _token_auth_on():
+        return  # Ray Client, or a token will be sent: ray.init reports on its own
+    gcs = address
+    if address == "auto":
+        current = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
+        try:
+            gcs = current.read_text().split()[0]
+        except (OSError, IndexError):
+            raise ConfigurationError("no Ray cluster is running on this machine (--ray-address auto / RAY_ADDRESS="
+                                     "auto): start one with `ray start --head`, or unset RAY_ADDRESS to let raycollect "
+                                     "start a local Ray") from None
+    import grpc
+
+    channel = grpc.insecure_channel(gcs)
+    try:
+        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId")
+        call(b"", timeout=timeout)
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise ConfigurationError(f"the Ray cluster at {gcs} requires token authentication: {_AUTH_HINT}") from None
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise ConfigurationError(f"cannot reach the Ray cluster at {gcs} ({code.name.lower()}): check "
+                                     "RAY_ADDRESS or --ray-address") from None
+    finally:
+        channel.close()
 
 
 def actor_slots(resources: dict[str, int]) -> int:

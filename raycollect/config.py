@@ -139,6 +139,11 @@ class WorkflowConfig(BaseModel):
         default=8, ge=1, le=4096,
         description="Upper bound on downloader actors; fewer start when the cluster has fewer CPU slots.")
     num_actors: StrictInt | None = Field(default=None, ge=1, le=4096, description="Exact actor count (overrides).")
+    max_actors: StrictInt = Field(
+        default=256, ge=1, le=4096,
+        description="On a cluster (actor_resources set): cap on downloader actors. Actors are created for the work "
+        "(shards to fetch), up to this cap, whether or not their nodes exist yet, so the autoscaler sees them as "
+        "demand. Default 256: cluster.yaml at its largest (16 downloader nodes x 16 slots).")
     workers_per_actor: StrictInt = Field(default=32, ge=1, le=512, description="Concurrent transfers per actor.")
     actor_resources: dict[str, StrictInt] = Field(
         default_factory=dict,
@@ -278,7 +283,11 @@ class WorkflowConfig(BaseModel):
 
     @property
     def manifest_dir(self) -> str:
-        return self.manifest_directory or str(Path(self.output_directory) / "_manifests")
+        """Absolute (or an s3:// URI), so every path a run prints can be used from anywhere."""
+        if self.manifest_directory and self.manifest_directory.startswith("s3://"):
+            return self.manifest_directory.rstrip("/")
+        return str(Path(self.manifest_directory or Path(self.output_directory) / "_manifests").expanduser()
+                   .resolve())
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> WorkflowConfig:

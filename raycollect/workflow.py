@@ -98,6 +98,9 @@ class ArchiveCollectionWorkflow:
         self.actors_started = 0
         self.notes: list[str] = []
         self.discovery: Any = None
+        from raycollect.paths import check_paths_for_ray_job
+
+        check_paths_for_ray_job(self.config.output_directory, self.config.manifest_directory)
         matrix = load_matrix(self.config.matrix_path)
         self.config, self.notes = effective_range(self.config, matrix, self.today) if not self.sync else (
             self.config, [])
@@ -136,9 +139,11 @@ class ArchiveCollectionWorkflow:
     # --- internals ---
     def _preflight(self) -> None:
         """Source and destinations work, before anything is listed, downloaded or Ray is started."""
+        from raycollect.cluster import check_cluster
         from raycollect.preflight import check_destinations, check_source
 
         cfg = self.config
+        check_cluster(self.ray_address)
         check_source(cfg.bucket, cfg.endpoint_url, cfg.region)
         check_destinations(self.storage, cfg.manifest_dir)
         sweep(self.storage.staging_root)  # staging of runs that are no longer alive
@@ -154,7 +159,7 @@ class ArchiveCollectionWorkflow:
         resume = Resume(self.storage, state, resume=cfg.enable_resume and not cfg.force_redownload,
                         verify=cfg.download_checksum, reverify=cfg.reverify)
         shards = self._shards(stream.batches, resume)
-        cap = cfg.num_actors or cfg.max_parallel_downloads
+        cap = cfg.num_actors or (cfg.max_actors if cfg.actor_resources else cfg.max_parallel_downloads)
         first = list(itertools.islice(shards, cap))  # peek: no Ray at all when nothing is left to fetch
         if first and not self.stop.is_set():
             self._dispatch(itertools.chain(first, shards), n_known=len(first) if len(first) < cap else None)
@@ -194,7 +199,14 @@ class ArchiveCollectionWorkflow:
         cfg = self.config
         with RaySession(self.ray_address):
             self._signals()  # ray.init installs its own SIGTERM handler: ours must win
-            n = cfg.num_actors or max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources)))
+            if cfg.num_actors:
+                n = cfg.num_actors
+            elif cfg.actor_resources:
+                # A cluster: actors follow the work, not the nodes present now; those Ray cannot place yet are
+                # pending demand that the autoscaler answers with nodes, and get shards once they are ready.
+                n = cfg.max_actors
+            else:  # one machine: as many as its CPUs hold (each asks for ACTOR_CPUS)
+                n = max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources)))
             n = min(n, n_known) if n_known else n
             settings = DownloaderSettings(
                 bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.workers_per_actor,
@@ -217,8 +229,9 @@ class ArchiveCollectionWorkflow:
                 self._record(self.rows.rows(shard.rows, status="failed", error=reason, attempts=shard.attempt),
                              shard=shard)
 
+            # New nodes take minutes to boot on a cloud: wait longer for the first actor on a cluster.
             stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=self.progress.tick,
-                             on_actors=on_actors, stop=self.stop)
+                             on_actors=on_actors, stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0)
             self.metrics.record_event("dispatch_finished", run_id=self.run_id, **stats)
 
     def _record(self, table: pa.Table, shard: Any = None) -> None:

@@ -29,8 +29,15 @@ def test_cluster_yaml_is_valid_for_ray(cluster):
     ray_checks(cluster)
 
 
-def test_cluster_yaml_says_what_raycollect_needs(cluster):
+def raycollect_needs(cluster):
+    """What a cluster for raycollect must say, beyond Ray's schema."""
     assert cluster["provider"] == {**cluster["provider"], "type": "aws", "region": "ap-northeast-1"}
+    for name, node_type in cluster["available_node_types"].items():
+        profile = node_type["node_config"].get("IamInstanceProfile", {})
+        assert profile.get("Name") or profile.get("Arn"), f"{name}: no IAM instance profile (no S3 credentials)"
+    image = cluster.get("docker", {}).get("image", "")
+    assert image == f"rayproject/ray:{ray.__version__}-py311-cpu", f"image not pinned to Ray {ray.__version__}: {image}"
+    assert cluster["idle_timeout_minutes"] > 0 and cluster["available_node_types"]["downloader"]["min_workers"] == 0
     types = cluster["available_node_types"]
     assert "downloader" not in types[cluster["head_node_type"]]["resources"]
     workers = [t for name, t in types.items() if name != cluster["head_node_type"]]
@@ -39,6 +46,31 @@ def test_cluster_yaml_says_what_raycollect_needs(cluster):
     assert f'"ray[default]=={ray.__version__}"' in " ".join(cluster["setup_commands"])
     starts = cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"]
     assert all("ulimit -n 65536" in c for c in starts if "ray start" in c)
+
+
+def test_cluster_yaml_says_what_raycollect_needs(cluster):
+    raycollect_needs(cluster)
+    from raycollect.config import WorkflowConfig
+
+    nodes = cluster["available_node_types"]["downloader"]
+    slots = cluster["max_workers"] * nodes["resources"]["downloader"]
+    assert WorkflowConfig.model_fields["max_actors"].default == slots  # the default fills the largest cluster
+
+
+@pytest.mark.parametrize("breakage", ["no_iam_downloader", "no_iam_head", "unpinned", "no_image"])
+def test_a_copy_without_credentials_or_a_pinned_version_fails(cluster, breakage):
+    broken = copy.deepcopy(cluster)
+    if breakage == "no_iam_downloader":
+        del broken["available_node_types"]["downloader"]["node_config"]["IamInstanceProfile"]
+    elif breakage == "no_iam_head":
+        del broken["available_node_types"]["head"]["node_config"]["IamInstanceProfile"]
+    elif breakage == "unpinned":
+        broken["docker"]["image"] = "rayproject/ray:latest"
+    else:
+        del broken["docker"]
+    ray_checks(broken)  # still valid for Ray: only raycollect's own check catches it
+    with pytest.raises(AssertionError, match=r"IAM instance profile|not pinned"):
+        raycollect_needs(broken)
 
 
 def test_a_typo_key_fails(cluster):
