@@ -163,7 +163,9 @@ class WorkflowConfig(BaseModel):
     part_size_mb: StrictInt = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
 
     # --- bookkeeping ---
-    manifest_directory: str | None = Field(default=None, description="Default: <output_directory>/_manifests.")
+    manifest_directory: str | None = Field(
+        default=None, description="A directory or s3://bucket/prefix (written with the destination's endpoint and "
+        "credentials). Default: <output_directory>/_manifests.")
     environment: str = Field(default="development", description="Free-form label stored in run records.")
     enable_monitoring: StrictBool = Field(default=False, description="Emit metrics events to the MetricsCollector.")
     local_data_dir: str | None = Field(default=None, description="Scratch space for downloads (default: target dir).")
@@ -251,14 +253,6 @@ class WorkflowConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _s3_output_needs_local_manifests(self) -> WorkflowConfig:
-        if self.output_directory.startswith("s3://"):
-            if not self.manifest_directory or self.manifest_directory.startswith("s3://"):
-                raise ValueError("OUTPUT:output_directory is s3://: set manifest_directory to a local or shared "
-                                 "directory (manifests are written by the driver and read with DuckDB)")
-        return self
-
-    @model_validator(mode="after")
     def _symbols_match_markets(self) -> WorkflowConfig:
         if isinstance(self.symbols, dict):
             missing = [m for m in self.markets if not self.symbols.get(m)]
@@ -286,6 +280,8 @@ class WorkflowConfig(BaseModel):
         """Absolute (or an s3:// URI), so every path a run prints can be used from anywhere."""
         if self.manifest_directory and self.manifest_directory.startswith("s3://"):
             return self.manifest_directory.rstrip("/")
+        if not self.manifest_directory and self.output_directory.startswith("s3://"):
+            return self.output_directory.rstrip("/") + "/_manifests"
         return str(Path(self.manifest_directory or Path(self.output_directory) / "_manifests").expanduser()
                    .resolve())
 

@@ -89,9 +89,7 @@ def _chain_text(exc: BaseException) -> str:
     return " | ".join(parts)
 
 
-def check_destinations(storage: Any, manifest_dir: str) -> None:
-    """Output (directory or bucket) and manifest directory are writable, or ConfigurationError."""
-    from raycollect.storage import probe_manifest_directory
-
+def check_destinations(storage: Any, manifests: Any) -> None:
+    """Output (directory or bucket) and manifest directory (or prefix) are writable, or ConfigurationError."""
     storage.probe()
-    probe_manifest_directory(manifest_dir)
+    manifests.probe()

@@ -27,6 +27,7 @@ from raycollect.manifest import ManifestWriter, new_run_id, write_ingestion_meta
 from raycollect.manifest.query import superseded_daily
 from raycollect.manifest.rows import RowBuilder
 from raycollect.manifest.state import State, refresh
+from raycollect.manifest.store import ManifestStore
 from raycollect.matrix import load_matrix
 from raycollect.metrics import MetricsCollector
 from raycollect.models import IngestionMetadata
@@ -105,16 +106,20 @@ class ArchiveCollectionWorkflow:
         self.config, self.notes = effective_range(self.config, matrix, self.today) if not self.sync else (
             self.config, [])
         cfg = self.config
+        self.store = ManifestStore.for_config(cfg)
         self._preflight()
+        self.mdir = str(self.store.pull())  # the manifests, as a local directory (a mirror for s3://)
+        publish = self.store.publish
         self.progress = Progress(0, enabled=self.show_progress)
-        self.writer = ManifestWriter(cfg.manifest_dir, run_id)
+        self.writer = ManifestWriter(self.mdir, run_id, publish=publish)
         self.rows = RowBuilder(run_id=run_id, target_base=self.storage.base_uri, downloader=cfg.downloader,
                                source_base=(f"{cfg.endpoint_url.rstrip('/')}/{cfg.bucket}/" if cfg.endpoint_url
                                             else f"s3://{cfg.bucket}/"))
         error: str | None = None
         with interrupts(self.stop) as self._signals:
             try:
-                state = refresh(cfg.manifest_dir) if (cfg.enable_resume or self.only_collected or self.sync) else None
+                wants_state = cfg.enable_resume or self.only_collected or self.sync
+                state = refresh(self.mdir, publish=publish) if wants_state else None
                 if self.sync:
                     from raycollect.sync import sync_stream
 
@@ -145,7 +150,7 @@ class ArchiveCollectionWorkflow:
         cfg = self.config
         check_cluster(self.ray_address)
         check_source(cfg.bucket, cfg.endpoint_url, cfg.region)
-        check_destinations(self.storage, cfg.manifest_dir)
+        check_destinations(self.storage, self.store)
         sweep(self.storage.staging_root)  # staging of runs that are no longer alive
 
     def _collect(self, stream: PlanStream, state: State | None) -> None:
@@ -268,7 +273,8 @@ class ArchiveCollectionWorkflow:
             "source_files": [], "output_files": [],
         })
         result = RunResult(**{**result.__dict__, "status": status, "metadata": metadata})
-        write_run_record(cfg.manifest_dir, run_id, {
+        publish = self.store.publish
+        write_run_record(self.mdir, run_id, {
             "status": status, "started_at": started, "finished_at": finished, "seconds": seconds,
             "planned": self.planned, "success": c["success"], "skipped": c["skipped"], "missing": c["missing"],
             "failed": c["failed"], "bytes": self.tally.bytes, "exit_code": result.exit_code,
@@ -276,10 +282,10 @@ class ArchiveCollectionWorkflow:
             "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16], "config_json": config_json,
             "raycollect_version": __version__, "ray_version": ray.__version__,
             "output_directory": self.storage.location, "error": error,
-        })  # fmt: skip
-        write_ingestion_metadata(cfg.manifest_dir, run_id, metadata.model_dump_json(indent=2))
+        }, publish)  # fmt: skip
+        write_ingestion_metadata(self.mdir, run_id, metadata.model_dump_json(indent=2), publish)
         try:
-            refresh(cfg.manifest_dir)  # commit-last: the state names this run only after its run record
+            refresh(self.mdir, publish=publish)  # commit-last: the state names this run only after its run record
         except Exception as exc:  # noqa: BLE001 - the run's rows are safe; the next run folds them in
             log.warning("could not update the collection state (%s); the next run reads this run's rows", exc)
         self.metrics.record_event("run_finished", run_id=run_id, status=status, seconds=seconds, **dict(c))
@@ -288,7 +294,7 @@ class ArchiveCollectionWorkflow:
             "prefixes_listed": d.prefixes_listed, "keys_listed": d.keys_listed, "planned": d.planned,
             "available": d.available, "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
             "symbols": d.symbols}
-        superseded = superseded_daily(cfg.manifest_dir, run_id) if self.tally.monthly_collected and not error else []
+        superseded = superseded_daily(self.mdir, run_id) if self.tally.monthly_collected and not error else []
         per_node = {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.tally.per_node.items())}
         return RunResult(**{**result.__dict__, "failures": tuple(self.tally.failures),
                             "missing": tuple(self.tally.missing), "notes": tuple(self.notes), "per_node": per_node,

@@ -41,11 +41,16 @@ def register(sub: Any) -> None:
 
 
 def _manifest_dir(args: argparse.Namespace) -> str:
-    if args.manifest_directory:
-        return args.manifest_directory
-    from raycollect.config import WorkflowConfig
+    """A local directory with the manifests (for s3://, the local mirror, brought up to date)."""
+    from raycollect.manifest.store import ManifestStore
 
-    return WorkflowConfig.from_file(args.config).manifest_dir
+    if args.manifest_directory:
+        store = ManifestStore(args.manifest_directory)  # s3://: AWS and its credential chain
+    else:
+        from raycollect.config import WorkflowConfig
+
+        store = ManifestStore.for_config(WorkflowConfig.from_file(args.config))
+    return str(store.pull(everything=True))
 
 
 def _date(text: str, name: str) -> dt.date:

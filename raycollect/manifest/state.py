@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from raycollect.manifest.schema import STATE_COLUMNS, STATE_SCHEMA
-from raycollect.manifest.writer import files_glob
 
 #: Pointers (and their data files) kept besides the newest, for readers that loaded an older pointer.
 KEEP_POINTERS = 3
@@ -89,7 +89,7 @@ def finished_run_ids(manifest_dir: str | Path) -> set[str]:
     return {n.removeprefix("run_id=") for n in os.listdir(folder) if (folder / n / "run.parquet").is_file()}
 
 
-def refresh(manifest_dir: str | Path, *, rebuild: bool = False) -> State:
+def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callable[[Path], None] | None = None) -> State:
     """Fold the runs the newest state does not cover into a new state, and return it.
 
     Unfinished runs (no run record) are read, but not marked covered, so their later rows are read too.
@@ -113,13 +113,13 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False) -> State:
         if facts == 0 and not rebuild:
             if newly_covered == base.covers:
                 return base
-            return _write_pointer(base.dir, base.data, newly_covered, base.rows)
+            return _write_pointer(base.dir, base.data, newly_covered, base.rows, publish)
         cols = ", ".join(STATE_COLUMNS)
         sources = [f"SELECT {cols} FROM {src} WHERE {FACT_FILTER}"] if parts else []
         if base.data is not None:
             sources.append(f"SELECT {cols} FROM read_parquet({_sql(str(base.data))})")
         if not sources:
-            return _write_pointer(base.dir, None, newly_covered, 0)
+            return _write_pointer(base.dir, None, newly_covered, 0, publish)
         base.dir.mkdir(parents=True, exist_ok=True)
         name = f"data-{_stamp()}.parquet"
         tmp = base.dir / f".{name}.tmp"
@@ -128,7 +128,9 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False) -> State:
                 f"TO {_sql(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)")
         rows = pq.ParquetFile(tmp).metadata.num_rows
         os.replace(tmp, base.dir / name)
-        return _write_pointer(base.dir, base.dir / name, newly_covered, rows)
+        if publish is not None:
+            publish(base.dir / name)  # the data first: a pointer never names data that is not there
+        return _write_pointer(base.dir, base.dir / name, newly_covered, rows, publish)
     finally:
         con.close()
 
@@ -138,7 +140,8 @@ def _union_sql(parts: list[str]) -> str:
     return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
 
 
-def _write_pointer(folder: Path, data: Path | None, covers: frozenset[str] | set[str], rows: int) -> State:
+def _write_pointer(folder: Path, data: Path | None, covers: frozenset[str] | set[str], rows: int,
+                   publish: Callable[[Path], None] | None = None) -> State:
     folder.mkdir(parents=True, exist_ok=True)
     doc = {"format": 1, "data": data.name if data else None, "covers": sorted(covers), "rows": rows,
            "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
@@ -146,6 +149,8 @@ def _write_pointer(folder: Path, data: Path | None, covers: frozenset[str] | set
     tmp = folder / f".{name}.tmp"
     tmp.write_text(json.dumps(doc))
     os.replace(tmp, folder / name)
+    if publish is not None:
+        publish(folder / name)
     _collect_garbage(folder)
     return State(folder, data, frozenset(covers), rows)
 
@@ -179,4 +184,4 @@ def empty_state_table() -> pa.Table:
     return STATE_SCHEMA.empty_table()
 
 
-__all__ = ["State", "empty_state_table", "files_glob", "read_state", "refresh", "run_ids"]
+__all__ = ["State", "empty_state_table", "read_state", "refresh", "run_ids"]

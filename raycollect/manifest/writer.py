@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +40,24 @@ def runs_glob(manifest_dir: str | Path) -> str:
     return str(Path(manifest_dir) / "runs" / "*" / "run.parquet")
 
 
-def _atomic_write(table: pa.Table, path: Path) -> None:
+Publish = Callable[[Path], None]  # uploads a finished file (raycollect.manifest.store); local: nothing
+
+
+def _atomic_write(table: pa.Table, path: Path, publish: Publish | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
+    if publish is not None:
+        publish(path)
 
 
 class ManifestWriter:
     """Buffers file rows and flushes a part file every ``flush_rows`` rows or ``flush_seconds`` seconds."""
 
     def __init__(self, manifest_dir: str | Path, run_id: str, *, flush_rows: int = 50_000,
-                 flush_seconds: float = 10.0) -> None:
+                 flush_seconds: float = 10.0, publish: Publish | None = None) -> None:
+        self.publish = publish
         self.dir = Path(manifest_dir) / "files" / f"run_id={run_id}"
         self.run_id = run_id
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
@@ -73,7 +80,7 @@ class ManifestWriter:
         if not self._buf:
             return
         table = pa.concat_tables(self._buf)
-        _atomic_write(table, self.dir / f"part-{self._parts:05d}.parquet")
+        _atomic_write(table, self.dir / f"part-{self._parts:05d}.parquet", self.publish)
         self._parts += 1
         self.rows_written += table.num_rows
         self._buf, self._rows = [], 0
@@ -83,16 +90,20 @@ class ManifestWriter:
         return self._parts
 
 
-def write_run_record(manifest_dir: str | Path, run_id: str, record: dict[str, Any]) -> Path:
+def write_run_record(manifest_dir: str | Path, run_id: str, record: dict[str, Any],
+                     publish: Publish | None = None) -> Path:
     path = Path(manifest_dir) / "runs" / f"run_id={run_id}" / "run.parquet"
-    _atomic_write(pa.Table.from_pylist([{**record, "run_id": run_id}], schema=RUNS_SCHEMA), path)
+    _atomic_write(pa.Table.from_pylist([{**record, "run_id": run_id}], schema=RUNS_SCHEMA), path, publish)
     return path
 
 
-def write_ingestion_metadata(manifest_dir: str | Path, run_id: str, metadata_json: str) -> Path:
+def write_ingestion_metadata(manifest_dir: str | Path, run_id: str, metadata_json: str,
+                             publish: Publish | None = None) -> Path:
     path = Path(manifest_dir) / "runs" / f"run_id={run_id}" / "ingestion_metadata.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(metadata_json, encoding="utf-8")
     os.replace(tmp, path)
+    if publish is not None:
+        publish(path)
     return path

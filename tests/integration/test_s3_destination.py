@@ -49,11 +49,42 @@ def test_s3_destination_gets_only_verified_files(archive, tmp_path, engine):
     assert (again["skipped_tasks"], again["successful_tasks"]) == (17, 0)  # resume reads the bucket, not a disk
 
 
-def test_s3_output_needs_a_local_manifest_directory(archive):
+def test_an_s3_output_keeps_its_manifests_beside_it_by_default(archive):
     from raycollect.config import WorkflowConfig
-    from raycollect.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError) as err:
-        WorkflowConfig(collect_config(archive, "unused", output_directory="s3://b/p"))
-    assert str(err.value) == ("Invalid configuration: output_directory is s3://: set manifest_directory to a local "
-                              "or shared directory (manifests are written by the driver and read with DuckDB)")
+    assert WorkflowConfig(collect_config(archive, "unused", output_directory="s3://b/p/")).manifest_dir == (
+        "s3://b/p/_manifests")
+
+
+def test_manifests_on_s3_are_read_by_the_cli_and_resumed_from_a_fresh_machine(archive, tmp_path, capsys):
+    import json
+
+    from raycollect.cli.main import main
+
+    archive.server.create_bucket("mirror")
+    base = dict(output_directory="s3://mirror/binance/", manifest_directory="s3://mirror/manifests",
+                destination_endpoint_url=archive.endpoint_url, destination_credentials="anonymous", downloader="http")
+    machine = {}
+    for name in ("first", "cli", "second"):  # each with its own local scratch: nothing shared but the bucket
+        (tmp_path / name).mkdir()
+        machine[name] = collect_config(archive, "unused", local_data_dir=str(tmp_path / name), **base)
+    first = ArchiveCollectionWorkflow(machine["first"], show_progress=False).execute()
+    assert first["collection_stats"]["successful_tasks"] == 17
+    assert first["manifest_directory"] == "s3://mirror/manifests"
+    keys = set(bucket_objects(archive.server.client(), "mirror"))
+    assert f"manifests/runs/run_id={first['run_id']}/run.parquet" in keys
+    assert any(k.startswith(f"manifests/files/run_id={first['run_id']}/part-") for k in keys)
+    assert any(k.startswith("manifests/state/state-") for k in keys)
+    assert not [k for k in keys if k.endswith(".tmp") or "/." in k]  # only complete files, each one PUT
+
+    path = tmp_path / "cli.json"
+    path.write_text(json.dumps(machine["cli"]))
+    capsys.readouterr()
+    assert main(["manifest", "summary", "--config", str(path), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary[0]["run_id"] == first["run_id"]
+    assert (summary[0]["success"], summary[0]["missing"], summary[0]["failed"]) == (17, 1, 2)
+
+    second = ArchiveCollectionWorkflow(machine["second"], show_progress=False).execute()
+    s = second["collection_stats"]
+    assert (s["skipped_tasks"], s["successful_tasks"]) == (17, 0)  # resumed from the manifests in the bucket
