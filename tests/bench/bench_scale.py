@@ -7,7 +7,9 @@ lists the symbol folders, for the preflight and the symbol check. Then `raycolle
 fresh process: the first folds the earlier run into the collection state (the cost once after an upgrade
 from manifests without a state), the second is the steady state. Prints seconds and peak RSS of each.
 History: at --history-n files, the rerun after 2 runs is compared with the rerun after --history runs.
-Targets (2 cores): 1M < 15 s and < 600 MiB; 10M < 120 s and < 2 GB; after 100 runs within 20% of after 2.
+Then `raycollect sync` with nothing new (the collection ends yesterday).
+Targets (2 cores): 1M < 15 s and < 600 MiB; 10M < 120 s and < 2 GB; after 100 runs within 20% of after 2;
+sync with nothing new over 1M < 15 s.
 Run: make bench-scale   (or .venv/bin/python tests/bench/bench_scale.py --sizes 1000000 10000000)
 """
 
@@ -40,13 +42,14 @@ ZIP_BYTES = 100
 
 
 def selection(n: int) -> dict:
-    """About ``n`` daily spot files: 1,000 symbols x days, over one to three data types."""
-    types = ["aggTrades"] if n <= 3_400_000 else ["aggTrades", "trades", "klines"]
+    """About ``n`` daily spot files up to yesterday: 1,000 symbols x days, over one to three data types."""
+    types = ["aggTrades"] if n <= 3_300_000 else ["aggTrades", "trades", "klines"]
     days = -(-n // (1000 * len(types)))
-    end = (dt.date(2017, 8, 17) + dt.timedelta(days=days - 1)).isoformat()
+    end = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=days - 1)
     return {"markets": ["spot"], "symbols": [f"S{i:04d}USDT" for i in range(1000)], "data_types": types,
             "intervals": {"klines": ["1m"]} if "klines" in types else None,
-            "date_range": {"start": "2017-08-17", "end": end}, "partition_policy": "daily"}
+            "date_range": {"start": start.isoformat(), "end": "latest"}, "partition_policy": "daily"}
 
 
 def build_collection(root: Path, cfg: dict) -> int:
@@ -89,19 +92,19 @@ def build_collection(root: Path, cfg: dict) -> int:
     return n
 
 
-def timed_run(config_path: Path) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MiB, summary line) of `raycollect run` in a fresh process."""
+def timed_run(config_path: Path, command: str = "run") -> tuple[float, float, str]:
+    """(seconds, peak RSS in MiB, summary line) of `raycollect run` (or sync) in a fresh process."""
     # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report its parent's peak.
     code = ("import sys, time; t = time.perf_counter(); from raycollect.cli.main import main; "
-            "rc = main(['run', sys.argv[1], '--no-progress']); "
+            "rc = main([sys.argv[2], sys.argv[1], '--no-progress']); "
             "hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1]; "
             "print(f'BENCH {time.perf_counter() - t:.3f} {hwm}'); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(config_path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, str(config_path), command], capture_output=True, text=True)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     _, secs, rss = line.split()
-    planned = next((x.strip() for x in proc.stdout.splitlines() if x.strip().startswith("planned ")), "")
+    planned = next((x.strip() for x in proc.stdout.splitlines() if x.strip().startswith(("planned ", "sync: "))), "")
     return float(secs), int(rss) / 1024, planned
 
 
@@ -148,6 +151,9 @@ def main() -> None:
                 print(f"  rerun, nothing to fetch:                             {s2:6.1f}s  peak {r2:6.0f} MiB  {p2}",
                       flush=True)
                 if not history:
+                    s3, r3, p3 = timed_run(path, "sync")
+                    label = "sync, nothing new:"
+                    print(f"  {label:<52}{s3:6.1f}s  peak {r3:6.0f} MiB  {p3}", flush=True)
                     report.append((files, s1, r1, s2, r2))
                     continue
                 for _ in range(args.history - 3):
