@@ -14,6 +14,9 @@ Actor options, on purpose:
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -28,7 +31,7 @@ from raycollect.storage import BaseStorage
 
 class DownloaderActor:
     def __init__(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool,
-                 run_id: str) -> None:
+                 run_id: str, counter: Any = None) -> None:
         self.kind = kind
         self.downloader = make_downloader(kind, settings)
         self.storage = storage
@@ -36,6 +39,7 @@ class DownloaderActor:
         # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
         sweep(storage.staging_root)
         self.staging = StagingArea(storage.staging_root, f"{run_id}-actor").open()
+        self.reporter = _Reporter(counter) if counter is not None else None
         ctx = ray.get_runtime_context()
         self.node_id = ctx.get_node_id()
         self.actor_id = ctx.get_actor_id()
@@ -46,8 +50,13 @@ class DownloaderActor:
     def run_shard(self, shard_id: int, tasks: pa.Table | dict[str, list[Any]]) -> pa.RecordBatch:
         if isinstance(tasks, pa.Table):
             tasks = {c: tasks[c].to_pylist() for c in tasks.column_names}
-        results = process_shard(tasks, downloader=self.downloader, storage=self.storage, verify=self.verify,
-                                staging=self.staging)
+        progress = self.reporter.start(shard_id) if self.reporter is not None else None
+        try:
+            results = process_shard(tasks, downloader=self.downloader, storage=self.storage, verify=self.verify,
+                                    staging=self.staging, progress=progress)
+        finally:
+            if self.reporter is not None:
+                self.reporter.stop()
         n = results.num_rows
         return results.append_column("node_id", pa.array([self.node_id] * n, pa.string())).append_column(
             "actor_id", pa.array([self.actor_id] * n, pa.string()))
@@ -56,6 +65,59 @@ class DownloaderActor:
         """Release the engine and remove this actor's staging (called before the actor is killed)."""
         self.downloader.close()
         self.staging.close()
+
+
+class _Reporter:
+    """Sends a shard's files-so-far to the run's ProgressCounter at most twice a second (fire and forget)."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+        self.lock = threading.Lock()
+        self.shard_id = -1
+        self.files = self.bytes = 0
+        self.last = 0.0
+
+    def start(self, shard_id: int) -> Callable[[int, int], None]:
+        with self.lock:
+            self.shard_id, self.files, self.bytes, self.last = shard_id, 0, 0, time.monotonic()
+        return self.add
+
+    def add(self, files: int, nbytes: int) -> None:
+        with self.lock:
+            self.files += files
+            self.bytes += nbytes
+            now = time.monotonic()
+            if now - self.last < self.INTERVAL:
+                return
+            self.last = now
+            update = (self.shard_id, self.files, self.bytes)
+        self.counter.report.remote(*update)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.shard_id = -1
+
+
+class ProgressCounter:
+    """Files and bytes that shards in flight have fetched so far, for a progress bar that moves per file."""
+
+    def __init__(self) -> None:
+        self.by_shard: dict[int, tuple[int, int]] = {}
+
+    def report(self, shard_id: int, files: int, nbytes: int) -> None:
+        self.by_shard[shard_id] = (files, nbytes)
+
+    def snapshot(self, forget: list[int]) -> dict[int, tuple[int, int]]:
+        for shard_id in forget:
+            self.by_shard.pop(shard_id, None)
+        return dict(self.by_shard)
+
+
+def progress_counter() -> Any:
+    """The run's ProgressCounter actor (no CPU: it only adds numbers)."""
+    return ray.remote(ProgressCounter).options(num_cpus=0, max_restarts=0).remote()
 
 
 def actor_class(resources: dict[str, float] | None = None) -> Any:

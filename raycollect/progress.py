@@ -30,6 +30,8 @@ class Progress:
         self.enabled = enabled
         self.label = label
         self.files = self.bytes = self.failed = self.transferred = 0
+        self.inflight_files = self.inflight_bytes = 0  # fetched by shards still running (per file, from actors)
+        self._shown = 0
         self.started = time.monotonic()
         self._last = self.started
         self._bar: Any = None
@@ -54,23 +56,38 @@ class Progress:
         self.bytes += nbytes
         self.failed += failed
         self.transferred += files if transferred is None else transferred
-        if self._bar is not None:
-            self._bar.update(files)
-            elapsed = max(time.monotonic() - self.started, 1e-6)
-            self._bar.set_postfix_str(f"{human_bytes(self.bytes)} {human_bytes(self.bytes / elapsed)}/s "
-                                      f"{self.transferred / elapsed:,.0f} files/s, {self.failed:,} failed",
-                                      refresh=False)
+        self._sync_bar()
         self.tick()
+
+    def show_inflight(self, files: int, nbytes: int) -> None:
+        """Files and bytes fetched so far by shards still running: the bar moves per file, not per shard."""
+        self.inflight_files, self.inflight_bytes = files, nbytes
+        self._sync_bar()
+
+    def _sync_bar(self) -> None:
+        if self._bar is None:
+            return
+        shown = min(self.files + self.inflight_files, self.total)
+        if shown != self._shown:
+            self._bar.update(shown - self._shown)
+            self._shown = shown
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        nbytes = self.bytes + self.inflight_bytes
+        self._bar.set_postfix_str(f"{human_bytes(nbytes)} {human_bytes(nbytes / elapsed)}/s "
+                                  f"{(self.transferred + self.inflight_files) / elapsed:,.0f} files/s, "
+                                  f"{self.failed:,} failed", refresh=False)
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        decided_rate = self.files / elapsed
-        left = self.total - self.files
+        files = self.files + self.inflight_files
+        decided_rate = files / elapsed
+        left = self.total - files
         eta = f"{left / decided_rate:.0f}s" if decided_rate > 0 and left > 0 else "-"
-        pct = 100.0 * self.files / self.total if self.total else 100.0
-        return (f"{self.files:,}/{self.total:,} files ({pct:.1f}%), {human_bytes(self.bytes)}, "
-                f"{self.transferred / elapsed:,.0f} files/s, {human_bytes(self.bytes / elapsed)}/s, "
-                f"{self.failed:,} failed, ETA {eta}")
+        pct = 100.0 * files / self.total if self.total else 100.0
+        nbytes = self.bytes + self.inflight_bytes
+        rate = (self.transferred + self.inflight_files) / elapsed
+        return (f"{files:,}/{self.total:,} files ({pct:.1f}%), {human_bytes(nbytes)}, {rate:,.0f} files/s, "
+                f"{human_bytes(nbytes / elapsed)}/s, {self.failed:,} failed, ETA {eta}")
 
     def tick(self, force: bool = False) -> None:
         if not self.enabled or self._bar is not None:

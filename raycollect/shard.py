@@ -63,8 +63,12 @@ def process_shard(
     staging: StagingArea,
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pa.RecordBatch:
-    """Results for ``tasks`` (columns key, checksum_key, target, verify_existing), in the same order."""
+    """Results for ``tasks`` (columns key, checksum_key, target, verify_existing), in the same order.
+
+    ``progress(files, bytes)`` is told about each zip as it arrives (before verification): for the bar only.
+    """
     files = [_File(*row) for row in zip(tasks["key"], tasks["checksum_key"], tasks["target"],
                                         tasks["verify_existing"], strict=True)]
     stage = staging.shard_dir()
@@ -74,7 +78,7 @@ def process_shard(
         if verify:
             _check_existing([f for f in files if f.result is None and f.verify_existing], downloader, storage,
                             stage)
-        _download([f for f in files if f.result is None], downloader, storage, verify, sleep, rng)
+        _download([f for f in files if f.result is None], downloader, storage, verify, sleep, rng, progress)
     finally:
         remove_tree(stage)  # engines return only when nothing writes: nothing comes back after this
     return pa.RecordBatch.from_pylist([f.result for f in files], schema=RESULT_SCHEMA)
@@ -150,7 +154,14 @@ def _check_existing(files: list[_File], downloader: Downloader, storage: BaseSto
 
 
 def _download(files: list[_File], downloader: Downloader, storage: BaseStorage, verify: bool,
-              sleep: Callable[[float], None], rng: Callable[[], float]) -> None:
+              sleep: Callable[[float], None], rng: Callable[[], float],
+              progress: Callable[[int, int], None] | None = None) -> None:
+    zips = {f.key for f in files}
+
+    def on_done(key: str, size: int) -> None:
+        if progress is not None and key in zips:
+            progress(1, size)
+
     round_no = 0
     while todo := [f for f in files if f.result is None]:
         round_no += 1
@@ -158,7 +169,7 @@ def _download(files: list[_File], downloader: Downloader, storage: BaseStorage, 
             sleep(backoff(round_no, rng=rng))
         pairs = [(f.key, str(f.tmp)) for f in todo if f.zip_digest is None]
         pairs += [(f.checksum_key, str(f.tmp_sum)) for f in todo if verify and f.expected is None]
-        outcomes = downloader.transfer(pairs)
+        outcomes = downloader.transfer(pairs, on_done if progress is not None else None)
         for f in todo:
             f.attempts += 1
             _settle(f, outcomes, storage, verify)

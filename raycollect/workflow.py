@@ -196,7 +196,7 @@ class ArchiveCollectionWorkflow:
             yield Shard(sid, pa.concat_tables(pending).combine_chunks())
 
     def _dispatch(self, shards: Iterator[Any], *, n_known: int | None) -> None:
-        from raycollect.actors import actor_class
+        from raycollect.actors import actor_class, progress_counter
         from raycollect.cluster import RaySession, actor_slots
         from raycollect.dispatch import dispatch
         from raycollect.downloaders import DownloaderSettings
@@ -218,9 +218,31 @@ class ArchiveCollectionWorkflow:
                 timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
                 part_size_mb=cfg.part_size_mb, s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
             cls = actor_class({k: float(v) for k, v in cfg.actor_resources.items()})
+            counter = progress_counter() if self.show_progress else None
+            recorded: list[int] = []  # shards whose rows are in: their in-flight counts are stale
+            inflight: dict[int, tuple[int, int]] = {}
+            last_poll = [0.0]
 
             def make_actor(i: int) -> Any:
-                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum, self.run_id)
+                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum, self.run_id,
+                                  counter)
+
+            def tick() -> None:
+                if counter is not None and time.monotonic() - last_poll[0] >= 0.5:
+                    last_poll[0] = time.monotonic()
+                    import ray
+
+                    try:
+                        snap = ray.get(counter.snapshot.remote(list(recorded)), timeout=1.0)
+                    except Exception:  # noqa: BLE001 - progress is best effort: a late answer is skipped
+                        snap = None
+                    if snap is not None:
+                        done = set(recorded)
+                        inflight.clear()
+                        inflight.update({k: v for k, v in snap.items() if k not in done})
+                        self.progress.show_inflight(sum(f for f, _ in inflight.values()),
+                                                    sum(b for _, b in inflight.values()))
+                self.progress.tick()
 
             def on_actors(infos: list[dict[str, Any]]) -> None:
                 self.actors_started = max(self.actors_started, len(infos))
@@ -228,6 +250,9 @@ class ArchiveCollectionWorkflow:
 
             def on_result(shard: Any, results: pa.RecordBatch) -> None:
                 table = self.rows.rows(shard.rows, pa.Table.from_batches([results]), shard_id=shard.shard_id)
+                recorded.append(shard.shard_id)
+                inflight.pop(shard.shard_id, None)
+                self.progress.show_inflight(sum(f for f, _ in inflight.values()), sum(b for _, b in inflight.values()))
                 self._record(table, shard=shard)
 
             def on_lost(shard: Any, reason: str) -> None:
@@ -235,7 +260,7 @@ class ArchiveCollectionWorkflow:
                              shard=shard)
 
             # New nodes take minutes to boot on a cloud: wait longer for the first actor on a cluster.
-            stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=self.progress.tick,
+            stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=tick, tick_seconds=0.5,
                              on_actors=on_actors, stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0)
             self.metrics.record_event("dispatch_finished", run_id=self.run_id, **stats)
 

@@ -8,6 +8,7 @@ An engine's ``transfer`` returns only when nothing it started is still writing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,10 +65,14 @@ def _is_network_error(exc: BaseException) -> bool:
                for c in type(exc).__mro__)
 
 
+#: Called by an engine as each object arrives: (key, bytes). Progress only: never decides anything.
+OnDone = Callable[[str, int], None]
+
+
 class Downloader(Protocol):
     name: str
 
-    def transfer(self, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+    def transfer(self, pairs: list[tuple[str, str]], on_done: OnDone | None = None) -> dict[str, Outcome]:
         """Download each ``(key, local_path)``; one Outcome per key, whatever happens."""
         ...
 

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from raycollect.binaries import s5cmd_binary
-from raycollect.downloaders.base import DownloaderSettings, Outcome, check_key
+from raycollect.downloaders.base import DownloaderSettings, OnDone, Outcome, check_key
 from raycollect.downloaders.retry import classify_status, s5cmd_retry_args
 
 _STATUS = re.compile(r"status code: (\d{3})")
@@ -72,33 +72,35 @@ class S5cmdDownloader:
         src = f"s3://{self.s.bucket}/{check_key(key)}"
         return ["cp", "--raw", "--part-size", str(self.s.part_size_mb), src, dst]
 
-    def transfer(self, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+    def transfer(self, pairs: list[tuple[str, str]], on_done: OnDone | None = None) -> dict[str, Outcome]:
         if not pairs:
             return {}
         if self.s.enable_batch_mode:
-            return self._run_batch(pairs)
+            return self._run_batch(pairs, on_done)
         with ThreadPoolExecutor(max_workers=min(len(pairs), max(1, self.s.workers // 4))) as pool:
-            parts = pool.map(lambda p: self._invoke([*self.base, *self._cp_args(*p)], [p]), pairs)
+            parts = pool.map(lambda p: self._invoke([*self.base, *self._cp_args(*p)], [p], on_done), pairs)
             return {k: v for part in parts for k, v in part.items()}
 
-    def _run_batch(self, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+    def _run_batch(self, pairs: list[tuple[str, str]], on_done: OnDone | None) -> dict[str, Outcome]:
         lines = [" ".join(shlex.quote(a) for a in self._cp_args(k, d)) for k, d in pairs]
         folder = os.path.dirname(pairs[0][1])  # the shard's staging directory, removed with it
         with tempfile.NamedTemporaryFile("w", suffix=".s5cmd", dir=folder or None, delete=False) as fh:
             fh.write("\n".join(lines) + "\n")
             path = fh.name
         try:
-            return self._invoke([*self.base, "run", path], pairs)
+            return self._invoke([*self.base, "run", path], pairs, on_done)
         finally:
             os.unlink(path)
 
-    def _invoke(self, cmd: list[str], pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+    def _invoke(self, cmd: list[str], pairs: list[tuple[str, str]], on_done: OnDone | None = None
+                ) -> dict[str, Outcome]:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 text=True, env=self.env, preexec_fn=self.preexec)
         out: list[str] = []
         err: list[str] = []
         last = [time.monotonic()]
-        readers = [threading.Thread(target=_pump, args=(proc.stdout, out, last), daemon=True),
+        prefix = f"s3://{self.s.bucket}/"
+        readers = [threading.Thread(target=_pump, args=(proc.stdout, out, last, on_done, prefix), daemon=True),
                    threading.Thread(target=_pump, args=(proc.stderr, err, last), daemon=True)]
         for t in readers:
             t.start()
@@ -128,12 +130,17 @@ class S5cmdDownloader:
         return outcomes
 
 
-def _pump(stream: IO[str] | None, sink: list[str], last: list[float]) -> None:
+def _pump(stream: IO[str] | None, sink: list[str], last: list[float], on_done: OnDone | None = None,
+          prefix: str = "") -> None:
     if stream is None:
         return
     for line in stream:
         sink.append(line)
         last[0] = time.monotonic()
+        if on_done is not None and '"success":true' in line:
+            got = parse_output(line, "", prefix[5:-1])
+            for key, outcome in got.items():
+                on_done(key, outcome.size)
 
 
 def parse_output(stdout: str, stderr: str, bucket: str) -> dict[str, Outcome]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from raycollect.downloaders.base import DownloaderSettings, Outcome
+from raycollect.downloaders.base import DownloaderSettings, OnDone, Outcome
 
 CHUNK = 1 << 20  # 1 MiB: large files stream at disk speed, small ones arrive in one read
 
@@ -31,15 +31,18 @@ class ThreadedDownloader:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def transfer(self, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
-        futures = [(key, self.pool.submit(self._guarded, key, dst)) for key, dst in pairs]
+    def transfer(self, pairs: list[tuple[str, str]], on_done: OnDone | None = None) -> dict[str, Outcome]:
+        futures = [(key, self.pool.submit(self._guarded, key, dst, on_done)) for key, dst in pairs]
         return {key: fut.result() for key, fut in futures}  # every get is bounded: this never hangs
 
-    def _guarded(self, key: str, dst: str) -> Outcome:
+    def _guarded(self, key: str, dst: str, on_done: OnDone | None) -> Outcome:
         try:
-            return self.get(key, dst)
+            out = self.get(key, dst)
         except Exception as exc:  # noqa: BLE001 - classified: blips are transient, our own bugs terminal
             return Outcome.failure(exc)
+        if on_done is not None and out.ok:
+            on_done(key, out.size)
+        return out
 
     def write_stream(self, chunks: Iterable[bytes], dst: str) -> Outcome:
         """Write ``chunks`` to ``dst`` while hashing them, within ``timeout_seconds`` of now."""

@@ -18,8 +18,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 K = "data/spot/{p}/klines/{s}/1h/{s}-1h-{d}.zip"
 FEB_MONTHLY = K.format(p="monthly", s="BTCUSDT", d="2024-02")  # not published yet: its days are
 GAPS = [K.format(p="daily", s="ETHUSDT", d=d) for d in ("2024-03-05", "2024-03-06")]
+# Junk inside the planned key range (directories are listed from the first planned key on: junk that sorts
+# before it is never seen, and could not be planned anyway).
 JUNK = ["data/spot/daily/klines/ETHUSDT/1h/ETHUSDT-1h-2024-13-01.zip",
-        "data/spot/daily/klines/ETHUSDT/1h/BTCUSDT-1h-2024-03-01.zip",
+        "data/spot/daily/klines/ETHUSDT/1h/ETHUSDT-1h-2024-03-01.zip.part",
         "data/spot/monthly/klines/bad-sym/1h/bad-sym-1h-2024-01.zip"]
 REUPLOADED = K.format(p="daily", s="BTCUSDT", d="2024-03-02")
 

@@ -135,3 +135,23 @@ def test_a_damaged_sidecar_at_the_final_path_is_found_by_resume_and_replaced(arc
     assert (row["status"], row["checksum_verified"]) == ("skipped", True)
     assert (tmp_path / (k + ".CHECKSUM")).read_bytes() == original
     assert second["collection_stats"]["skipped_tasks"] == 17 and leftovers(tmp_path) == []
+
+
+def test_progress_moves_per_file_while_a_shard_is_still_running(archive, tmp_path, monkeypatch):
+    from raycollect.progress import Progress
+
+    seen: list[int] = []
+    original = Progress.show_inflight
+
+    def spy(self, files, nbytes):
+        seen.append(files)
+        original(self, files, nbytes)
+
+    monkeypatch.setattr(Progress, "show_inflight", spy)
+    with FaultProxy(archive.endpoint_url, rules=[Rule(GOOD[0], "stall", times=1, method="GET")],
+                    stall_seconds=4) as proxy:
+        cfg = collect_config(archive, tmp_path, endpoint_url=proxy.endpoint_url, downloader="http", batch_size=20)
+        result = ArchiveCollectionWorkflow(cfg, show_progress=True).execute()
+    assert result["collection_stats"]["successful_tasks"] == 17
+    # One shard of 20 files: before it reported, the bar had already counted most of its files one by one.
+    assert max(seen) >= 15, seen
