@@ -169,7 +169,7 @@ def _download(files: list[_File], downloader: Downloader, storage: BaseStorage, 
             sleep(backoff(round_no, rng=rng))
         pairs = [(f.key, str(f.tmp)) for f in todo if f.zip_digest is None]
         pairs += [(f.checksum_key, str(f.tmp_sum)) for f in todo if verify and f.expected is None]
-        outcomes = downloader.transfer(pairs, on_done if progress is not None else None)
+        outcomes = downloader.transfer(pairs, on_done) if progress is not None else downloader.transfer(pairs)
         for f in todo:
             f.attempts += 1
             _settle(f, outcomes, storage, verify)

@@ -33,7 +33,7 @@ class Scripted:
         self.script = {k: list(v) for k, v in script.items()}
         self.calls: dict[str, int] = defaultdict(int)
 
-    def transfer(self, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+    def transfer(self, pairs: list[tuple[str, str]], on_done=None) -> dict[str, Outcome]:
         out: dict[str, Outcome] = {}
         for key, dst in pairs:
             self.calls[key] += 1
@@ -41,6 +41,8 @@ class Scripted:
             if isinstance(step, bytes):
                 Path(dst).write_bytes(step)
                 out[key] = Outcome(True, size=len(step))
+                if on_done is not None:
+                    on_done(key, len(step))
             else:
                 out[key] = step
         return out
@@ -202,3 +204,14 @@ def test_an_unsafe_key_is_refused_before_any_transfer(tmp_path):
                             verify=True, staging=area).to_pylist()[0]
     assert row["status"] == "failed" and row["error"] == "refused: unsafe object key 'data/../../etc/passwd'"
     assert engine.calls == {}
+
+
+def test_progress_hears_of_each_zip_as_it_arrives_and_of_nothing_else(tmp_path):
+    engine = Scripted({KEY: [RESET, ZIP], KEY + ".CHECKSUM": [SIDECAR]})
+    heard: list[tuple[int, int]] = []
+    with StagingArea(tmp_path / ".raycollect-staging", "test") as area:
+        row = process_shard({"key": [KEY], "checksum_key": [KEY + ".CHECKSUM"], "target": [KEY],
+                             "verify_existing": [False]}, downloader=engine, storage=LocalStorage(tmp_path),
+                            verify=True, staging=area, sleep=lambda s: None,
+                            progress=lambda f, b: heard.append((f, b))).to_pylist()[0]
+    assert row["status"] == "success" and heard == [(1, len(ZIP))]  # the zip once; the sidecar never
