@@ -18,6 +18,7 @@ planned file except the directory listing's entries, which live for one director
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -67,28 +68,25 @@ class StateCursor:
             return out
 
 
+class _Keys:
+    """A read-only sequence view of an Arrow string array, for ``bisect`` (one scalar per probe)."""
+
+    def __init__(self, keys: pa.ChunkedArray | pa.Array) -> None:
+        self.arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+
+    def __len__(self) -> int:
+        return len(self.arr)
+
+    def __getitem__(self, i: int) -> str:
+        return self.arr[i].as_py()
+
+
 def _bisect_left(keys: pa.ChunkedArray, value: str) -> int:
-    arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
-    lo, hi = 0, len(arr)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if arr[mid].as_py() < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return bisect.bisect_left(_Keys(keys), value)  # type: ignore[call-overload]
 
 
 def _bisect_right(keys: pa.ChunkedArray, value: str) -> int:
-    arr = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
-    lo, hi = 0, len(arr)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if value < arr[mid].as_py():
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    return bisect.bisect_right(_Keys(keys), value)  # type: ignore[call-overload]
 
 
 class Resume:

@@ -265,15 +265,7 @@ class S3Storage(BaseStorage):
             return None
 
     def probe(self) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        key = f"{self.prefix}.raycollect-probe-{secrets.token_hex(6)}"
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise ConfigurationError(f"output_directory {self.location} is not writable: {_aws_reason(exc)}; "
-                                     "check the bucket, destination_endpoint_url and credentials") from None
+        probe_s3_prefix(self.client, self.bucket, self.prefix, f"output_directory {self.location}")
 
     def digest(self, relative: str, scratch: Path) -> tuple[int, str] | None:
         from botocore.exceptions import ClientError
@@ -328,15 +320,21 @@ def _probe_directory(path: Path, what: str) -> None:
                                  "fix its permissions") from None
 
 
+def probe_s3_prefix(client: Any, bucket: str, prefix: str, what: str) -> None:
+    """Write and remove a probe object below ``prefix``, or ConfigurationError naming ``what`` and the cause."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from raycollect.preflight import describe_aws_error
+
+    key = f"{prefix}.raycollect-probe-{secrets.token_hex(6)}"
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=b"")
+        client.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigurationError(f"{what} is not writable: {describe_aws_error(exc)}; check the bucket, "
+                                 "destination_endpoint_url and credentials") from None
+
+
 def probe_manifest_directory(path: str) -> None:
     """The manifest directory must be writable before anything is collected."""
     _probe_directory(Path(path).expanduser().resolve(), "manifest_directory")
-
-
-def _aws_reason(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        err = response.get("Error", {}) or {}
-        status = (response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
-        return f"{err.get('Code') or status} ({err.get('Message') or 'no message'})"
-    return f"{type(exc).__name__}: {exc}"

@@ -73,17 +73,9 @@ class ManifestStore:
 
             probe_manifest_directory(str(self.local))
             return
-        from botocore.exceptions import BotoCoreError, ClientError
+        from raycollect.storage import probe_s3_prefix
 
-        from raycollect.preflight import describe_aws_error
-
-        key = f"{self.prefix}.raycollect-probe-{os.getpid()}"
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise ConfigurationError(f"manifest_directory {self.location} is not writable: {describe_aws_error(exc)}; "
-                                     "check the bucket, destination_endpoint_url and credentials") from None
+        probe_s3_prefix(self.client, self.bucket, self.prefix, f"manifest_directory {self.location}")
 
     # --- reading ---
     def pull(self, *, everything: bool = False) -> Path:
