@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+#: A valid sidecar's size is this plus its zip name's length in bytes, plus 1 with the optional newline.
+SIDECAR_FIXED_BYTES = 64 + 2  # the hex digest and the two spaces
 CHUNK = 1 << 20  # 1 MiB reads: large enough to reach disk speed, small enough to stay cache-friendly
 
 
@@ -35,12 +37,6 @@ def parse_checksum(text: str | bytes, zip_name: str) -> str:
     if name_s != zip_name:
         raise ChecksumFormatError(f"malformed sidecar (names {name_s[:80]!r}, not {zip_name!r}): {shown!r}")
     return digest_s
-
-
-def sidecar_sizes(zip_name: str) -> tuple[int, int]:
-    """The two byte sizes a valid sidecar for ``zip_name`` can have (without and with a newline)."""
-    n = 64 + 2 + len(zip_name.encode("utf-8"))
-    return n, n + 1
 
 
 def sha256_file(path: str | Path) -> str:

@@ -21,16 +21,17 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect.checksum import SIDECAR_FIXED_BYTES
 from raycollect.manifest.schema import COLLECTED, STATE_SCHEMA
 from raycollect.manifest.state import State
 from raycollect.storage import BaseStorage
 
 #: What a skipped row carries from the state (besides the plan's columns).
 SKIP_COLUMNS = ["size_bytes", "sha256", "expected_sha256", "checksum_verified"]
-_CHECKSUM_LINE = 64 + 2  # a valid sidecar: 64 hex digits, two spaces, the zip's name (+ optional newline)
 
 
 class StateCursor:
@@ -54,12 +55,12 @@ class StateCursor:
     def rows_between(self, first: str, last: str) -> pa.Table:
         """State rows with ``first <= key <= last``; calls must come in increasing, non-overlapping ranges."""
         while True:
-            keys = self._buf["key"]
-            lo = _bisect_left(keys, first)
+            keys = _Keys(self._buf["key"])
+            lo = bisect.bisect_left(keys, first)  # type: ignore[call-overload]
             if lo == len(keys) and self._more():
                 self._buf = self._buf.slice(lo)
                 continue
-            hi = _bisect_right(keys, last)
+            hi = bisect.bisect_right(keys, last)  # type: ignore[call-overload]
             if hi == len(keys) and self._more():
                 self._buf = self._buf.slice(lo)
                 continue
@@ -81,14 +82,6 @@ class _Keys:
         return self.arr[i].as_py()
 
 
-def _bisect_left(keys: pa.ChunkedArray, value: str) -> int:
-    return bisect.bisect_left(_Keys(keys), value)  # type: ignore[call-overload]
-
-
-def _bisect_right(keys: pa.ChunkedArray, value: str) -> int:
-    return bisect.bisect_right(_Keys(keys), value)  # type: ignore[call-overload]
-
-
 class Resume:
     """Split key-sorted plan batches into (to fetch, skipped)."""
 
@@ -106,30 +99,36 @@ class Resume:
         plan = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         n = plan.num_rows
         if not self.resume or n == 0:
-            return plan.append_column("verify_existing", pa.array([False] * n, pa.bool_())), _skipped(plan.slice(0, 0))
+            return plan.append_column("verify_existing", pa.array(np.zeros(n, bool))), _skipped(plan.slice(0, 0))
         keys = plan["key"]
         state = self.cursor.rows_between(keys[0].as_py(), keys[n - 1].as_py())
         zip_size, sidecar_size = self._on_disk(plan["target"])
         present = pc.is_valid(zip_size)
         idx = pc.index_in(keys, value_set=state["key"])
-        good = pc.is_in(state["status"], value_set=pa.array(COLLECTED))
-        if self.verify:
-            good = pc.and_(good, pc.fill_null(state["checksum_verified"], False))
-        row_good = pc.fill_null(pc.take(good, idx), False)
-        skip = pc.and_(row_good, pc.fill_null(pc.equal(zip_size, pc.take(state["size_bytes"], idx)), False))
-        if self.verify:
-            name_len = pc.binary_length(pc.replace_substring_regex(keys, pattern=r"^.*/", replacement=""))
-            name_len = name_len.cast(pa.int64())
-            valid = pc.or_(pc.equal(sidecar_size, pc.add(name_len, _CHECKSUM_LINE)),
-                           pc.equal(sidecar_size, pc.add(name_len, _CHECKSUM_LINE + 1)))
-            skip = pc.and_(skip, pc.fill_null(valid, False))
-        if self.reverify:
-            skip = pa.array([False] * n, pa.bool_())
+        if self.reverify:  # collected files are re-checked against the archive, never skipped here
+            skip = pa.array(np.zeros(n, bool))
+        else:
+            skip = self._skippable(state, idx, keys, zip_size, sidecar_size)
         keep = pc.invert(skip)
         todo = plan.filter(keep).append_column("verify_existing", present.filter(keep))
         skipped_plan = plan.filter(skip)
         facts = state.take(idx.filter(skip)).select(SKIP_COLUMNS)
         return todo, _skipped(skipped_plan, facts)
+
+    def _skippable(self, state: pa.Table, idx: pa.Array, keys: pa.ChunkedArray, zip_size: pa.Array,
+                   sidecar_size: pa.Array) -> pa.Array:
+        """Rows whose newest fact says collected (and verified), at the recorded size, with a sound sidecar."""
+        good = pc.is_in(state["status"], value_set=pa.array(COLLECTED))
+        if self.verify:
+            good = pc.and_(good, pc.fill_null(state["checksum_verified"], False))
+        row_good = pc.fill_null(pc.take(good, idx), False)
+        skip = pc.and_(row_good, pc.fill_null(pc.equal(zip_size, pc.take(state["size_bytes"], idx)), False))
+        if not self.verify:
+            return skip
+        name_len = pc.binary_length(pc.replace_substring_regex(keys, pattern=r"^.*/", replacement=""))
+        expected = pc.add(name_len.cast(pa.int64()), SIDECAR_FIXED_BYTES)
+        valid = pc.or_(pc.equal(sidecar_size, expected), pc.equal(sidecar_size, pc.add(expected, 1)))
+        return pc.and_(skip, pc.fill_null(valid, False))
 
     def _on_disk(self, targets: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
         """(zip size, sidecar size) per target, null where absent; one listing per directory."""

@@ -110,6 +110,7 @@ def verify(args: argparse.Namespace) -> int:
     from raycollect.workflow import ArchiveCollectionWorkflow
 
     config = WorkflowConfig.from_file(args.config, **{**_overrides(args), "reverify": True})
+    _starting("verify", args.config)
     workflow = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
                                          show_progress=not args.no_progress, only_collected=True)
     result = workflow.execute()

@@ -164,11 +164,18 @@ def _collect_garbage(folder: Path) -> None:
             keep.add(json.loads(pointer.read_text())["data"])
     for pointer in pointers[:-KEEP_POINTERS]:
         pointer.unlink(missing_ok=True)
-    newest_kept = pointers[-KEEP_POINTERS].name if len(pointers) >= KEEP_POINTERS else ""
+    if len(pointers) < KEEP_POINTERS:
+        return
+    oldest_kept = _stamp_of(pointers[-KEEP_POINTERS].name)
     for data in folder.glob("data-*.parquet"):
-        # Only data older than every kept pointer: a concurrent writer's fresh data is never removed.
-        if data.name not in keep and newest_kept and "data-" + newest_kept[6:-5] > data.name[:-8]:
+        # Only data written before every kept pointer: a concurrent writer's fresh data is never removed.
+        if data.name not in keep and _stamp_of(data.name) < oldest_kept:
             data.unlink(missing_ok=True)
+
+
+def _stamp_of(name: str) -> str:
+    """``state-<stamp>.json`` or ``data-<stamp>.parquet`` -> ``<stamp>`` (stamps sort by time)."""
+    return name.split("-", 1)[1].rsplit(".", 1)[0]
 
 
 def _stamp() -> str:

@@ -83,12 +83,13 @@ class ManifestStore:
         if not self.remote:
             return self.local
         remote = self._list()
-        wanted = [k for k in remote if k.startswith(("runs/", "state/state-"))]
-        self._download(wanted, remote)
+        # Run records (each downloaded once, then cached) and only the newest state pointer: older pointers
+        # pile up in the bucket, and fetching them every run would make the cost grow with history.
+        pointers = sorted(k for k in remote if k.startswith("state/state-"))
+        self._download([k for k in remote if k.startswith("runs/")] + pointers[-1:], remote)
         if everything:
             wanted = [k for k in remote if k.startswith("files/")]
         else:
-            pointers = sorted(k for k in remote if k.startswith("state/state-"))
             covers: set[str] = set()
             if pointers:
                 doc = json.loads((self.local / pointers[-1]).read_text())

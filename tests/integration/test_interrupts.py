@@ -140,3 +140,24 @@ def test_kill_9_of_an_actor_requeues_its_shard_and_leaves_nothing(archive, tmp_p
     assert next(f for name, f in metrics.events if name == "dispatch_finished")["replaced_actors"] >= 1
     assert_collected_exactly(archive, out, GOOD)
     assert leftovers(out) == []
+
+
+def test_a_second_interrupt_aborts_at_once_and_still_cleans_up(archive, tmp_path):
+    out = tmp_path / "out"
+    proxy = stalls(20.0)  # shards that would outlast the 10-s grace period
+    proxy.upstream = archive.endpoint_url
+    proxy.__post_init__()
+    with proxy:
+        proc = start_run(tmp_path, collect_config(archive, out, endpoint_url=proxy.endpoint_url, batch_size=2,
+                                                   downloader="http", timeout_seconds=60))
+        ray_procs = wait_for_actors(out, proc)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert time.monotonic() - t0 < 8  # did not wait out the grace period or the stalled shards
+    assert "raycollect: interrupted" in output
+    assert leftovers(out) == []
+    assert wait_dead(ray_procs, 10) == []

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from raycollect.staging import StagingArea, sweep
 
@@ -47,11 +46,12 @@ def test_a_directory_without_a_lock_is_ownerless(tmp_path):
     assert sweep(tmp_path / "nothing-here") == 0
 
 
-def test_sweep_is_fast_enough_to_run_every_time(tmp_path):
+def test_many_live_owners_are_all_left_alone(tmp_path):
     root = tmp_path / "st"
     areas = [StagingArea(root, f"a{i}").open() for i in range(50)]
-    t0 = time.monotonic()
+    for a in areas:
+        (a.shard_dir() / "f.part").write_bytes(b"x")
     assert sweep(root) == 0
-    assert time.monotonic() - t0 < 2
+    assert len(list(root.rglob("f.part"))) == 50
     for a in areas:
         a.close()
