@@ -23,6 +23,10 @@ _AUTH_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to a copy of the 
 
 #: CPU each downloader actor asks for (see raycollect.actors for why).
 ACTOR_CPUS = 0.5
+#: Actors per CPU on one machine (no actor_resources), where not 1 / ACTOR_CPUS: the curl engine drives all its
+#: transfers from one event loop on a fraction of a core, and fewer, busier actors leave the CPU to the work
+#: (4,000 small files here: 2 actors x 64 transfers 1.34x raw s5cmd, 4 x 32 1.14x).
+ACTORS_PER_CPU = {"curl": 1}
 
 
 class RaySession:
@@ -118,11 +122,11 @@ def probe_cluster(address: str, timeout: float = 3.0) -> None:
         channel.close()
 
 
-def actor_slots(resources: dict[str, int]) -> int:
-    """How many actors the cluster can hold now: by the custom resource when set, else 2 per CPU."""
+def actor_slots(resources: dict[str, int], engine: str = "") -> int:
+    """How many actors the cluster can hold now: by the custom resource when set, else per CPU (below)."""
     import ray
 
     total = ray.cluster_resources()
     if resources:
         return min(int(total.get(name, 0) // amount) for name, amount in resources.items())
-    return int(float(total.get("CPU", 1)) / ACTOR_CPUS)
+    return int(float(total.get("CPU", 1)) * ACTORS_PER_CPU.get(engine, 1 / ACTOR_CPUS))

@@ -132,8 +132,10 @@ class WorkflowConfig(BaseModel):
         description="default: the AWS credential chain (env, ~/.aws, instance profile); anonymous: unsigned.")
 
     # --- how ---
-    downloader: Literal["s5cmd", "boto3", "http"] = Field(
-        default="s5cmd", description="Per-actor download engine: s5cmd, boto3, or http (anonymous GETs).")
+    # curl by default: the one engine faster than raw `s5cmd cp` here while verifying every file (README,
+    # "Performance"); s5cmd, boto3 and http stay for comparison and for environments without libcurl wheels.
+    downloader: Literal["curl", "s5cmd", "boto3", "http"] = Field(
+        default="curl", description="Per-actor download engine: curl (libcurl multi), s5cmd, boto3, or http.")
     batch_size: StrictInt = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
     max_parallel_downloads: StrictInt = Field(
         default=8, ge=1, le=4096,
@@ -144,7 +146,10 @@ class WorkflowConfig(BaseModel):
         description="On a cluster (actor_resources set): cap on downloader actors. Actors are created for the work "
         "(shards to fetch), up to this cap, whether or not their nodes exist yet, so the autoscaler sees them as "
         "demand. Default 256: cluster.yaml at its largest (16 downloader nodes x 16 slots).")
-    workers_per_actor: StrictInt = Field(default=32, ge=1, le=512, description="Concurrent transfers per actor.")
+    workers_per_actor: StrictInt | None = Field(
+        default=None, ge=1, le=512,
+        description="Concurrent transfers per actor. Default: 64 for curl (one event loop drives them on a fraction "
+        "of a core; measured 1.34x raw s5cmd against 1.14x with 32), 32 for the others.")
     actor_resources: dict[str, StrictInt] = Field(
         default_factory=dict,
         description="Custom Ray resources each actor requests, e.g. {'downloader': 1}: actors then run only on "
@@ -274,6 +279,11 @@ class WorkflowConfig(BaseModel):
     def uses_discovery(self) -> bool:
         """Discovery is on when asked for, and whenever a symbol is a pattern."""
         return self.discover or any("*" in s for m in self.markets for s in self.symbols_for(m))
+
+    @property
+    def transfers_per_actor(self) -> int:
+        """``workers_per_actor``, or the engine's default when the config names none."""
+        return self.workers_per_actor or (64 if self.downloader == "curl" else 32)
 
     @property
     def manifest_dir(self) -> str:

@@ -215,7 +215,7 @@ def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, Di
     """The config's series with every symbol checked against the archive (patterns resolved)."""
     from raycollect.selection import resolve
 
-    lister = Lister(config.bucket, config.endpoint_url, config.region, workers=config.workers_per_actor)
+    lister = Lister(config.bucket, config.endpoint_url, config.region, workers=config.workers_per_actor or 32)
     report = DiscoveryReport()
     series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report)
     return series, lister, report

@@ -83,7 +83,7 @@ class ArchiveCollectionWorkflow:
             "entrypoint": "python jobs/collect.py --config <CONFIG>",
             "runtime_env": {"working_dir": "."},
             "actors": {"count": self.config.num_actors or self.config.max_parallel_downloads,
-                       "num_cpus": ACTOR_CPUS, "workers_per_actor": self.config.workers_per_actor},
+                       "num_cpus": ACTOR_CPUS, "workers_per_actor": self.config.transfers_per_actor},
             "shard_size": self.config.batch_size,
             "downloader": self.config.downloader,
             "manifest_directory": self.config.manifest_dir,
@@ -166,6 +166,8 @@ class ArchiveCollectionWorkflow:
         shards = self._shards(stream.batches, resume)
         cap = cfg.num_actors or (cfg.max_actors if cfg.actor_resources else cfg.max_parallel_downloads)
         first = list(itertools.islice(shards, cap))  # peek: no Ray at all when nothing is left to fetch
+        if len(first) < cap:  # all the work is known and is less than one shard per actor: spread it over them
+            first = _spread(first, cap)
         if first and not self.stop.is_set():
             self._dispatch(itertools.chain(first, shards), n_known=len(first) if len(first) < cap else None)
 
@@ -211,10 +213,10 @@ class ArchiveCollectionWorkflow:
                 # pending demand that the autoscaler answers with nodes, and get shards once they are ready.
                 n = cfg.max_actors
             else:  # one machine: as many as its CPUs hold (each asks for ACTOR_CPUS)
-                n = max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources)))
+                n = max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources, cfg.downloader)))
             n = min(n, n_known) if n_known else n
             settings = DownloaderSettings(
-                bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.workers_per_actor,
+                bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.transfers_per_actor,
                 timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
                 part_size_mb=cfg.part_size_mb, s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
             cls = actor_class({k: float(v) for k, v in cfg.actor_resources.items()})
@@ -324,3 +326,16 @@ class ArchiveCollectionWorkflow:
         return RunResult(**{**result.__dict__, "failures": tuple(self.tally.failures),
                             "missing": tuple(self.tally.missing), "notes": tuple(self.notes), "per_node": per_node,
                             "discovery": discovery, "superseded": tuple(superseded)})
+
+
+def _spread(shards: list[Any], parts: int) -> list[Any]:
+    """The files of ``shards`` re-cut into up to ``parts`` shards of equal size (40 large files: 8 shards of 5,
+    so every actor works, instead of one shard of 40 on one actor while the others idle)."""
+    total = sum(s.rows.num_rows for s in shards)
+    if len(shards) >= min(parts, total) or not all(isinstance(s.rows, pa.Table) for s in shards):
+        return shards
+    from raycollect.dispatch import Shard
+
+    rows = pa.concat_tables([s.rows for s in shards]).combine_chunks()
+    size = -(-total // min(parts, total))
+    return [Shard(i, rows.slice(offset, size)) for i, offset in enumerate(range(0, total, size))]

@@ -9,6 +9,7 @@ from typing import Any
 
 from raycollect.cli._table import format_table
 from raycollect.config import WorkflowConfig
+from raycollect.downloaders import DEFAULT_ENGINE, ENGINES
 from raycollect.progress import human_bytes
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "data" / "demo.json"
@@ -22,7 +23,7 @@ def register(sub: Any) -> None:
 
     d = sub.add_parser("demo", help="collect a sample from a bundled local archive and query its manifest")
     d.add_argument("--output-directory", help="where the demo's files land (default: ./demo-output)")
-    d.add_argument("--downloader", choices=["s5cmd", "boto3", "http"], default="s5cmd")
+    d.add_argument("--downloader", choices=ENGINES, default=DEFAULT_ENGINE)
     d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     d.set_defaults(func=demo)
 
@@ -42,7 +43,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint-url", help="S3 endpoint of the source archive (a mirror); default: AWS")
     p.add_argument("--output-directory", help="where files land (overrides the config)")
     p.add_argument("--manifest-directory", help="where manifests land (default: <output>/_manifests)")
-    p.add_argument("--downloader", choices=["s5cmd", "boto3", "http"], help="download engine (overrides the config)")
+    p.add_argument("--downloader", choices=ENGINES,
+                   help=f"download engine (default: {DEFAULT_ENGINE}; overrides the config)")
     p.add_argument("--max-parallel-downloads", type=int, help="upper bound on downloader actors")
     p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a new local Ray)")
     p.add_argument("--force", action="store_true", help="fetch every file again (force_redownload)")

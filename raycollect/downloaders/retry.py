@@ -4,6 +4,7 @@
 |---|---|---|---|
 | connect | ``CONNECT_TIMEOUT_S`` | 10 s | a refused or black-holed endpoint fails fast |
 | one request | ``ENGINE_ATTEMPTS`` | 3 | in the engine: 503 SlowDown, 5xx, refused connections |
+| between requests | ``ENGINE_BACKOFF_S`` | 0.25 s x 2**(n-1) | as urllib3's; a server's ``Retry-After`` wins, capped |
 | one file | ``FILE_ATTEMPTS`` | 3 | shard rounds: resets, truncation, stalls, bad sidecars |
 | a mismatch | ``MISMATCH_REFETCHES`` | 1 | bytes can be damaged in transit: fetch once more |
 | one shard | ``SHARD_ATTEMPTS`` | 3 | its actor died: the shard goes to another actor |
@@ -39,6 +40,8 @@ MISMATCH_REFETCHES = 1
 SHARD_ATTEMPTS = 3
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
+#: First wait between two requests of one file inside an engine (the curl engine; urllib3 uses the same).
+ENGINE_BACKOFF_S = BACKOFF_BASE_S / 2
 #: HTTP statuses worth another request: throttling and server-side trouble.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -88,6 +91,15 @@ def backoff(round_no: int, *, rng: Callable[[], float] = random.random) -> float
     return base * (0.5 + 0.5 * rng())
 
 
+def engine_backoff(retry_no: int, *, retry_after: str | None = None,
+                   rng: Callable[[], float] = random.random) -> float:
+    """Seconds before request retry ``retry_no`` (1, 2, ...) inside an engine: ``ENGINE_BACKOFF_S * 2**(n-1)``
+    with equal jitter, or the server's ``Retry-After`` (seconds), both capped at ``BACKOFF_CAP_S``."""
+    if retry_after is not None and retry_after.strip().isdigit():
+        return min(BACKOFF_CAP_S, float(retry_after.strip()))
+    return min(BACKOFF_CAP_S, ENGINE_BACKOFF_S * 2 ** max(0, retry_no - 1)) * (0.5 + 0.5 * rng())
+
+
 def botocore_config(*, anonymous: bool, read_timeout: float, pool: int = 10,
                     connect_timeout: float = CONNECT_TIMEOUT_S) -> Any:
     """The botocore Config every raycollect S3 client uses: ``standard`` retries, not ``adaptive``.
@@ -129,8 +141,8 @@ def urllib3_retry() -> Any:
     import urllib3
 
     n = ENGINE_ATTEMPTS - 1
-    return urllib3.Retry(total=n, connect=n, status=n, read=0, other=0, backoff_factor=BACKOFF_BASE_S / 2,
-                         backoff_jitter=BACKOFF_BASE_S / 2, status_forcelist=RETRY_STATUSES,
+    return urllib3.Retry(total=n, connect=n, status=n, read=0, other=0, backoff_factor=ENGINE_BACKOFF_S,
+                         backoff_jitter=ENGINE_BACKOFF_S, status_forcelist=RETRY_STATUSES,
                          allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False,
                          respect_retry_after_header=True)
 

@@ -15,7 +15,7 @@ from raycollect.workflow import ArchiveCollectionWorkflow
 from tests.conftest import BAD_SIDECAR, GAP, NO_SIDECAR, collect_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
-ENGINES = ["s5cmd", "boto3", "http"]
+ENGINES = ["curl", "s5cmd", "boto3", "http"]
 
 
 def run(cfg, **kw):

@@ -18,7 +18,7 @@ from tests.conftest import BAD_SIDECAR, GAP, NO_SIDECAR, collect_config
 from tests.fault_proxy import FaultProxy, Rule
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
-ENGINES = ["s5cmd", "boto3", "http"]
+ENGINES = ["curl", "s5cmd", "boto3", "http"]
 DAY = "data/{m}/daily/aggTrades/{s}/{s}-aggTrades-2024-{d}.zip"
 PATHS = {"spot": "spot", "futures_um": "futures/um"}
 
@@ -79,7 +79,7 @@ def test_every_fault_class_is_survived_and_nothing_damaged_lands(archive, tmp_pa
     for k in GOOD:
         assert (got[k]["status"], got[k]["checksum_verified"], got[k]["error"]) == ("success", True, None), k
     # 503 and 500 are retried inside every engine. Flipped bytes and a damaged or missing sidecar cost a round
-    # with boto3 and http; s5cmd sizes each object with a HEAD first and retries a body that disagrees itself.
+    # with curl, boto3 and http; s5cmd sizes each object with a HEAD first and retries a body that disagrees itself.
     assert got[GOOD[0]]["attempts"] == got[GOOD[1]]["attempts"] == 1
     if engine != "s5cmd":
         assert got[GOOD[4]]["attempts"] == got[GOOD[5]]["attempts"] == got[GOOD[6]]["attempts"] == 2
@@ -150,7 +150,8 @@ def test_progress_moves_per_file_while_a_shard_is_still_running(archive, tmp_pat
     monkeypatch.setattr(Progress, "show_inflight", spy)
     with FaultProxy(archive.endpoint_url, rules=[Rule(GOOD[0], "stall", times=1, method="GET")],
                     stall_seconds=4) as proxy:
-        cfg = collect_config(archive, tmp_path, endpoint_url=proxy.endpoint_url, downloader="http", batch_size=20)
+        cfg = collect_config(archive, tmp_path, endpoint_url=proxy.endpoint_url, downloader="http", batch_size=20,
+                             max_parallel_downloads=1)  # one actor: the run keeps its one shard of 20 whole
         result = ArchiveCollectionWorkflow(cfg, show_progress=True).execute()
     assert result["collection_stats"]["successful_tasks"] == 17
     # One shard of 20 files: before it reported, the bar had already counted most of its files one by one.

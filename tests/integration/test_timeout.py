@@ -40,7 +40,8 @@ def silent_server():
     srv.close()
 
 
-@pytest.mark.parametrize(("engine", "batch"), [("s5cmd", True), ("s5cmd", False), ("http", True), ("boto3", True)])
+@pytest.mark.parametrize(("engine", "batch"), [("curl", True), ("s5cmd", True), ("s5cmd", False), ("http", True),
+                                               ("boto3", True)])
 def test_a_hung_transfer_times_out_per_attempt_and_fails_with_its_true_attempt_count(silent_server, tmp_path, engine,
                                                                                      batch):
     key = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
@@ -56,7 +57,8 @@ def test_a_hung_transfer_times_out_per_attempt_and_fails_with_its_true_attempt_c
     # boto3 retries a read timeout inside botocore (3 engine attempts) before a round is spent.
     assert time.monotonic() - t0 < 20
     assert (out["status"], out["attempts"]) == ("failed", FILE_ATTEMPTS)
-    expected = {"s5cmd": "s5cmd timed out: no file completed for 1s (timeout_seconds)",
+    expected = {"curl": "timed out after 1s (timeout_seconds)",
+                "s5cmd": "s5cmd timed out: no file completed for 1s (timeout_seconds)",
                 "http": "Read timed out. (read timeout=1)", "boto3": "Read timeout on endpoint URL"}[engine]
     assert expected in out["error"]
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -97,8 +97,8 @@ BAD_CONFIGS = [
           date_range={"start": "2020-01-01", "end": "2020-12-31"}),
      "Invalid date_range: 'metrics' has no files in 2020-01-01..2020-12-31; it exists in futures_um "
      "2021-12-01..now; choose dates inside that window"),
-    (dict(downloader="curl"),
-     "Invalid configuration: downloader: Input should be 's5cmd', 'boto3' or 'http' (got 'curl')"),
+    (dict(downloader="wget"),
+     "Invalid configuration: downloader: Input should be 'curl', 's5cmd', 'boto3' or 'http' (got 'wget')"),
     (dict(partition_policy="weekly"),
      "Invalid configuration: partition_policy: Input should be 'auto', 'daily', 'monthly' or 'both' (got 'weekly')"),
     (dict(timeout_seconds=-5),

@@ -13,7 +13,7 @@ def test_seed_defaults_and_accessors():
     assert (cfg.enable_batch_mode, cfg.enable_resume, cfg.download_checksum, cfg.force_redownload) == (
         True, True, True, False)
     assert (cfg.bucket, cfg.region, cfg.endpoint_url, cfg.downloader) == (
-        "data.binance.vision", "ap-northeast-1", None, "s5cmd")
+        "data.binance.vision", "ap-northeast-1", None, "curl")
     assert cfg.partition_policy == "auto"
     assert cfg.get("batch_size") == 100
     assert cfg.get("no_such_key", "fallback") == "fallback"

@@ -72,3 +72,12 @@ def test_worst_case_is_bounded_as_documented():
     per_file = retry.SHARD_ATTEMPTS * (retry.FILE_ATTEMPTS + retry.MISMATCH_REFETCHES) * retry.ENGINE_ATTEMPTS
     assert per_file == 36
     assert "36" in retry.__doc__
+
+
+def test_engine_backoff_delays_exact_and_retry_after_wins_up_to_the_cap():
+    # Retry n waits ENGINE_BACKOFF_S * 2**(n-1) times the jitter factor 0.5 + 0.5 * rng().
+    assert [retry.engine_backoff(n, rng=lambda: 1.0) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
+    assert [retry.engine_backoff(n, rng=lambda: 0.0) for n in (1, 2, 3)] == [0.125, 0.25, 0.5]
+    assert retry.engine_backoff(1, retry_after="3", rng=lambda: 0.0) == 3.0
+    assert retry.engine_backoff(1, retry_after="600") == retry.BACKOFF_CAP_S
+    assert retry.engine_backoff(1, retry_after="Wed, 21 Oct 2015 07:28:00 GMT", rng=lambda: 1.0) == 0.25

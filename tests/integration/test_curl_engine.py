@@ -1,0 +1,142 @@
+"""The curl engine's own rules, against the real local archive (SeaweedFS) and, for If-Match, a scripted server.
+
+Objects larger than one part are fetched as parallel ranged GETs and hashed in order; an empty object (416 to
+the ranged first GET) is fetched whole; 503s are retried inside the engine; an object replaced between its
+parts is a transient failure, never a file stitched from two versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+
+import raycollect.downloaders.curl as curl_engine
+from raycollect.downloaders import DownloaderSettings, make_downloader
+from raycollect.mirror import REAL_KEYS
+from tests.fault_proxy import FaultProxy, Rule
+
+pytestmark = pytest.mark.integration
+BIG = next(k for k in REAL_KEYS if "aggTrades" in k)  # 1,327,162 bytes
+
+
+def engine(endpoint: str, **kw: object):
+    return make_downloader("curl", DownloaderSettings(bucket="data.binance.vision", endpoint_url=endpoint, **kw))
+
+
+def put(archive, key: str, body: bytes) -> None:
+    s3 = boto3.client("s3", endpoint_url=archive.endpoint_url, region_name="us-east-1",
+                      config=Config(signature_version=UNSIGNED))
+    s3.put_object(Bucket=archive.bucket, Key=key, Body=body)
+
+
+def test_a_large_object_comes_in_parallel_parts_hashed_in_order(archive, tmp_path, monkeypatch):
+    monkeypatch.setattr(curl_engine, "PART_BYTES", 100_000)  # 14 parts of the real 1.3 MB file
+    monkeypatch.setattr(curl_engine, "INLINE_HASH_BYTES", 1000)
+    truth = (Path(__file__).resolve().parents[2] / "raycollect" / "fixtures" / "binance-real" / BIG).read_bytes()
+    with FaultProxy(archive.endpoint_url) as proxy:
+        d = engine(proxy.endpoint_url)
+        out = d.transfer([(BIG, str(tmp_path / "big.zip"))])[BIG]
+        d.close()
+        gets = proxy.requests
+    assert (out.ok, out.size, out.sha256) == (True, len(truth), hashlib.sha256(truth).hexdigest())
+    assert (tmp_path / "big.zip").read_bytes() == truth
+    assert gets == 14
+
+
+def test_an_empty_object_and_a_missing_one(archive, tmp_path):
+    put(archive, "data/test/empty.zip", b"")
+    d = engine(archive.endpoint_url)
+    got = d.transfer([("data/test/empty.zip", str(tmp_path / "e")), ("data/test/none.zip", str(tmp_path / "n"))])
+    d.close()
+    empty, none = got["data/test/empty.zip"], got["data/test/none.zip"]
+    assert (empty.ok, empty.size, empty.sha256) == (True, 0, hashlib.sha256(b"").hexdigest())
+    assert (tmp_path / "e").read_bytes() == b""
+    assert (none.ok, none.missing, none.error) == (False, True, "NoSuchKey: data/test/none.zip")
+
+
+def test_slowdown_is_retried_inside_the_engine_and_an_error_body_never_stays_in_the_file(archive, tmp_path):
+    key = "data/test/tiny.zip"
+    put(archive, key, b"PK-tiny")  # shorter than the 503's XML body written before the retry
+    with FaultProxy(archive.endpoint_url, rules=[Rule(key, "slowdown", times=2)]) as proxy:
+        d = engine(proxy.endpoint_url)
+        out = d.transfer([(key, str(tmp_path / "t"))])[key]
+        d.close()
+        assert (proxy.requests, proxy.injected["slowdown"]) == (3, 2)
+    assert (out.ok, out.size, out.sha256) == (True, 7, hashlib.sha256(b"PK-tiny").hexdigest())
+    assert (tmp_path / "t").read_bytes() == b"PK-tiny"
+
+
+def test_the_third_slowdown_is_a_transient_outcome_for_the_next_round(archive, tmp_path):
+    key = "data/test/tiny.zip"
+    put(archive, key, b"PK-tiny")
+    with FaultProxy(archive.endpoint_url, rules=[Rule(key, "slowdown", times=3)]) as proxy:
+        d = engine(proxy.endpoint_url)
+        out = d.transfer([(key, str(tmp_path / "t"))])[key]
+        d.close()
+    assert (out.ok, out.transient, out.error) == (False, True, f"HTTP 503 for {key}")
+
+
+class _ChangingObject(BaseHTTPRequestHandler):
+    """Serves ranges of a 300-byte object whose ETag changes after the first request (a re-publication)."""
+
+    body = bytes(range(256)) + bytes(44)
+    served = 0
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        etag = '"v1"' if cls.served == 0 else '"v2"'
+        cls.served += 1
+        if self.headers.get("If-Match") not in (None, etag):
+            self.send_response(412)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        first, last = (int(x) for x in self.headers["Range"].removeprefix("bytes=").split("-"))
+        last = min(last, len(self.body) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(self.body)}")
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        self.wfile.write(self.body[first:last + 1])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def changing_server() -> Iterator[str]:
+    _ChangingObject.served = 0
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _ChangingObject)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_an_object_replaced_between_its_parts_is_transient_never_stitched(changing_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(curl_engine, "PART_BYTES", 100)
+    key = "data/test/changing.zip"
+    d = engine(changing_server)
+    out = d.transfer([(key, str(tmp_path / "c"))])[key]
+    d.close()
+    assert (out.ok, out.transient, out.error) == (False, True, f"HTTP 412 for {key}")
+
+
+def test_a_refused_key_and_an_unwritable_destination_are_outcomes(archive, tmp_path):
+    d = engine(archive.endpoint_url)
+    got = d.transfer([("../etc/passwd", str(tmp_path / "x")), (BIG, str(tmp_path / "no" / "such" / "dir"))])
+    d.close()
+    assert got["../etc/passwd"].error == "internal error (please report): ValueError: unsafe object key '../etc/passwd'"
+    assert got[BIG].transient is False and "No such file or directory" in got[BIG].error
+    assert not os.path.exists(tmp_path / "x")
