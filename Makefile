@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-manifest bench-faults clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,13 +40,20 @@ bench-seed: $(STAMP)
 bench-collect: $(STAMP)
 	$(BIN)/python tests/bench/bench_collect.py
 
+bench-convert: $(STAMP)
+	$(BIN)/python -m pip install --quiet pandas  # the baseline only: raycollect itself does not use pandas
+	$(BIN)/python tests/bench/bench_convert.py
+
 bench-manifest: $(STAMP)
 	$(BIN)/python tests/bench/bench_manifest.py
 
 bench-faults: $(STAMP)
 	$(BIN)/python tests/bench/bench_faults.py
 
-bench: bench-plan bench-seed bench-collect bench-manifest bench-faults
+bench-scale: $(STAMP)
+	$(BIN)/python tests/bench/bench_scale.py
+
+bench: bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -167,6 +167,13 @@ class WorkflowConfig(BaseModel):
         default_factory=list, description="Extra s5cmd global options from an allow-list (S5CMD_ALLOWED).")
     part_size_mb: StrictInt = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
 
+    # --- the silver zone (raycollect.silver) ---
+    convert: StrictBool = Field(
+        default=False, description="After collecting, convert the selection's verified zips to typed Parquet "
+        "(as `raycollect convert` does).")
+    silver_directory: str | None = Field(
+        default=None, description="Where typed Parquet lands (a directory). Default: <output_directory>/silver.")
+
     # --- bookkeeping ---
     manifest_directory: str | None = Field(
         default=None, description="A directory or s3://bucket/prefix (written with the destination's endpoint and "

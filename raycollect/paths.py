@@ -23,12 +23,14 @@ def ray_job_working_dir() -> str | None:
     return None
 
 
-def check_paths_for_ray_job(output_directory: str, manifest_directory: str | None) -> None:
+def check_paths_for_ray_job(output_directory: str, manifest_directory: str | None,
+                            silver_directory: str | None = None) -> None:
     """ConfigurationError naming the fix when a destination is relative inside a Ray job."""
     where = ray_job_working_dir()
     if where is None:
         return
-    for name, value in (("output_directory", output_directory), ("manifest_directory", manifest_directory)):
+    for name, value in (("output_directory", output_directory), ("manifest_directory", manifest_directory),
+                        ("silver_directory", silver_directory)):
         if value and not value.startswith("s3://") and not Path(value).expanduser().is_absolute():
             raise ConfigurationError(
                 f"{name} {value!r} is relative, and this driver runs in a Ray job, in Ray's temporary copy of the "

@@ -36,7 +36,16 @@ class RunResult:
     per_node: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     discovery: Mapping[str, Any] | None = None
     superseded: tuple[tuple[str, int], ...] = ()
-    zones: tuple[str, ...] = (DataZone.BRONZE.value,)
+    conversion: Any = None  # raycollect.silver.job.ConversionResult when the config asked to convert
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """The zones this run wrote: bronze (verified zips) when it committed files, silver (typed Parquet)
+        when it converted some."""
+        wrote = [DataZone.BRONZE.value] if self.counts.get("success", 0) else []
+        if self.conversion is not None and self.conversion.wrote:
+            wrote.append(DataZone.SILVER.value)
+        return tuple(wrote)
 
     @property
     def exit_code(self) -> int:
@@ -45,6 +54,8 @@ class RunResult:
         if self.error:
             return EXIT_UNEXPECTED
         failed = self.counts.get("failed", 0) + (self.counts.get("missing", 0) if self.strict else 0)
+        if self.conversion is not None:
+            failed += self.conversion.counts.get("failed", 0)
         return EXIT_FAILED if failed else EXIT_OK
 
     @property
@@ -76,6 +87,11 @@ class RunResult:
         }  # fmt: skip
         if self.discovery is not None:
             out["discovery"] = dict(self.discovery)
+        if self.conversion is not None:
+            c = self.conversion
+            out["conversion"] = {**c.counts, "rows": c.rows, "bytes_in": c.bytes_in, "bytes_out": c.bytes_out,
+                                 "seconds": round(c.seconds, 3), "silver_directory": c.silver_directory,
+                                 "failures": list(c.failures[:20])}
         if self.error:
             out.update(error=self.error, partial_results=stats)
         return out

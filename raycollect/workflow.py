@@ -8,6 +8,7 @@ to fetch. ``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()``, ``g
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -101,11 +102,16 @@ class ArchiveCollectionWorkflow:
         self.discovery: Any = None
         from raycollect.paths import check_paths_for_ray_job
 
-        check_paths_for_ray_job(self.config.output_directory, self.config.manifest_directory)
+        check_paths_for_ray_job(self.config.output_directory, self.config.manifest_directory,
+                                self.config.silver_directory if self.config.convert else None)
         matrix = load_matrix(self.config.matrix_path)
         self.config, self.notes = effective_range(self.config, matrix, self.today) if not self.sync else (
             self.config, [])
         cfg = self.config
+        if cfg.convert:
+            from raycollect.silver.job import silver_directory
+
+            silver_directory(cfg)  # an unusable silver destination is a config error before anything is fetched
         self.store = ManifestStore.for_config(cfg)
         self._preflight()
         self.mdir = str(self.store.pull())  # the manifests, as a local directory (a mirror for s3://)
@@ -139,7 +145,14 @@ class ArchiveCollectionWorkflow:
                 self.progress.close()
                 self.writer.flush()
                 sweep(self.storage.staging_root)  # what this run's actors staged, if any was left
-        return self._finish(started, time.monotonic() - t0, error)
+        result = self._finish(started, time.monotonic() - t0, error)
+        if cfg.convert and result.status in ("success", "partial"):
+            from raycollect.silver.job import SilverJob
+
+            conversion = SilverJob(cfg, ray_address=self.ray_address, show_progress=self.show_progress,
+                                   today=self.today).execute()
+            result = dataclasses.replace(result, conversion=conversion)
+        return result
 
     # --- internals ---
     def _preflight(self) -> None:

@@ -1,4 +1,4 @@
-"""``raycollect manifest summary|failed|gaps|query``: manifest questions on the command line."""
+"""``raycollect manifest summary|failed|gaps|query|compact|quality``: manifest questions on the command line."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from raycollect.errors import ConfigurationError
 
 
 def register(sub: Any) -> None:
-    m = sub.add_parser("manifest", help="query manifests: summary, failed, gaps, query")
+    m = sub.add_parser("manifest", help="query manifests: summary, failed, gaps, query, compact, quality")
     msub = m.add_subparsers(dest="manifest_command", required=True, metavar="QUESTION")
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -37,6 +37,12 @@ def register(sub: Any) -> None:
     q.add_argument("sql")
     c = msub.add_parser("compact", help="rebuild the collection state (newest facts per key) from every run")
     common(c)
+    qa = msub.add_parser("quality", help="silver: per series and day, missing or duplicate candles, out-of-order "
+                                         "or out-of-period rows, and failed conversions")
+    common(qa)
+    for name in ("market", "data-type", "symbol"):
+        qa.add_argument(f"--{name}", help=f"only this {name.replace('-', ' ')}")
+    qa.add_argument("--all", action="store_true", help="every converted file, not only those with an issue")
     m.set_defaults(func=run)
 
 
@@ -75,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.manifest_command == "compact":
         return compact(_manifest_dir(args))
+    if args.manifest_command == "quality":
+        from raycollect.archive import normalize_market
+        from raycollect.silver.manifest import quality_report
+
+        market = (normalize_market(args.market) or args.market) if args.market else None
+        table = quality_report(_manifest_dir(args), market=market, data_type=args.data_type, symbol=args.symbol,
+                               everything=args.all)
+        print(render(table_rows(table), table.column_names, args.format))
+        return 0
 
     with Manifests(_manifest_dir(args)) as m:
         cmd = args.manifest_command

@@ -162,6 +162,11 @@ def print_summary(result: dict[str, Any], out: Any = None) -> None:
         lines.append(f"  failed ({s['failed_tasks']:,}):")
         lines += [f"    {k}: {e}" for k, e in result["failures"][:10]]
     print("\n".join(lines), file=out)
+    conversion = getattr(result, "conversion", None)
+    if conversion is not None:
+        from raycollect.cli.convert import print_conversion
+
+        print_conversion(conversion, out)
 
 
 DEMO_QUERIES = [
@@ -174,6 +179,12 @@ DEMO_QUERIES = [
     ("Files that are not in the archive (status missing)",
      "SELECT key, error FROM files WHERE run_id = $run AND status = 'missing' ORDER BY key"),
 ]
+
+
+SILVER_QUERY = ("SELECT symbol, date_trunc('day', open_time) AS day, arg_min(open, open_time) AS open, max(high) AS "
+                "high, min(low) AS low, arg_max(close, open_time) AS close, round(sum(volume), 3) AS volume "
+                "FROM read_parquet($silver, hive_partitioning = true) WHERE interval = '1h' AND open_time >= "
+                "'2026-05-07' GROUP BY ALL ORDER BY ALL")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -204,5 +215,12 @@ def demo(args: argparse.Namespace) -> int:
         query = sql.replace("$run", sql_string(result["run_id"])).replace("$real", real)
         table = to_arrow(con.sql(query))
         print(f"\n-- {title}\n{query}\n{format_table(table.to_pylist(), table.column_names)}")
+    if result.conversion is not None:
+        silver = sql_string(f"{result.conversion.silver_directory}/spot/klines/**/*.parquet")
+        query = SILVER_QUERY.replace("$silver", silver)
+        con.sql("SET TimeZone = 'UTC'")
+        table = to_arrow(con.sql(query))
+        print(f"\n-- Daily candles from the silver zone's 1h klines (typed Parquet)\n{query}\n"
+              f"{format_table(table.to_pylist(), table.column_names)}")
     print(f"\nmanifests: {config.manifest_dir} (query them with DuckDB or pyarrow: README, 'Querying manifests')")
     return int(result["exit_code"])

@@ -43,7 +43,7 @@ def runs_glob(manifest_dir: str | Path) -> str:
 Publish = Callable[[Path], None]  # uploads a finished file (raycollect.manifest.store); local: nothing
 
 
-def _atomic_write(table: pa.Table, path: Path, publish: Publish | None = None) -> None:
+def atomic_write(table: pa.Table, path: Path, publish: Publish | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -80,7 +80,7 @@ class ManifestWriter:
         if not self._buf:
             return
         table = pa.concat_tables(self._buf)
-        _atomic_write(table, self.dir / f"part-{self._parts:05d}.parquet", self.publish)
+        atomic_write(table, self.dir / f"part-{self._parts:05d}.parquet", self.publish)
         self._parts += 1
         self.rows_written += table.num_rows
         self._buf, self._rows = [], 0
@@ -93,7 +93,7 @@ class ManifestWriter:
 def write_run_record(manifest_dir: str | Path, run_id: str, record: dict[str, Any],
                      publish: Publish | None = None) -> Path:
     path = Path(manifest_dir) / "runs" / f"run_id={run_id}" / "run.parquet"
-    _atomic_write(pa.Table.from_pylist([{**record, "run_id": run_id}], schema=RUNS_SCHEMA), path, publish)
+    atomic_write(pa.Table.from_pylist([{**record, "run_id": run_id}], schema=RUNS_SCHEMA), path, publish)
     return path
 
 

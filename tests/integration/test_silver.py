@@ -1,0 +1,151 @@
+"""The silver zone end to end: collect from the local archive (SeaweedFS) on a real local Ray, then convert.
+
+Series of their own (ZZ* symbols) are uploaded by each test, so re-publishing one changes no other test's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import boto3
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+
+from raycollect.cli.main import main
+from raycollect.config import WorkflowConfig
+from raycollect.mirror.generate import sidecar_text
+from raycollect.silver.job import SilverJob
+from raycollect.silver.manifest import conversion_glob
+from raycollect.workflow import ArchiveCollectionWorkflow
+from tests.conftest import collect_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
+REAL = dict(markets=["spot", "futures_um", "futures_cm"],
+            symbols={"spot": ["BTCUSDT"], "futures_um": ["BTCUSDT"], "futures_cm": ["BTCUSD_PERP"]},
+            data_types=["klines", "fundingRate", "aggTrades"], intervals={"klines": ["1h"]},
+            date_range={"start": "2026-04-01", "end": "2026-05-09"}, partition_policy="auto", discover=True)
+
+
+def collect(cfg: dict, **kw):
+    return ArchiveCollectionWorkflow(cfg, show_progress=False, **kw).execute()
+
+
+def convert(cfg: dict, **kw):
+    return SilverJob(WorkflowConfig(cfg), show_progress=False, **kw).execute()
+
+
+def candles(day: dt.date, hours: int, first_price: float = 1.0) -> str:
+    t0 = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()) * 1000
+    return "".join(f"{t0 + h * 3_600_000},{first_price + h},2,0.5,1.5,10,{t0 + (h + 1) * 3_600_000 - 1},15,7,5,7.5,0\n"
+                   for h in range(hours))
+
+
+def publish(archive, key: str, csv_text: str) -> str:
+    """Upload a zip holding ``csv_text`` and its sidecar at ``key`` (again: a re-publication); its sha256."""
+    name = key.rsplit("/", 1)[1]
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name[:-4] + ".csv", csv_text)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    s3 = boto3.client("s3", endpoint_url=archive.endpoint_url, region_name="us-east-1",
+                      config=Config(signature_version=UNSIGNED))
+    s3.put_object(Bucket=archive.bucket, Key=key, Body=payload)
+    s3.put_object(Bucket=archive.bucket, Key=key + ".CHECKSUM", Body=sidecar_text("spot", digest, name).encode())
+    return digest
+
+
+def own_series(archive, tmp_path: Path, symbol: str, start: str, end: str, **kw) -> dict:
+    return collect_config(archive, tmp_path, markets=["spot"], symbols=[symbol], data_types=["klines"],
+                          intervals={"klines": ["1h"]}, date_range={"start": start, "end": end}, **kw)
+
+
+def test_real_files_collected_and_converted_in_one_run_then_skipped(archive, tmp_path):
+    result = collect(collect_config(archive, tmp_path, **REAL, convert=True))
+    assert result.counts["success"] == 4 and result["storage_zones_used"] == ["bronze", "silver"]
+    conv = result.conversion
+    assert (conv.counts, conv.rows) == ({"converted": 4, "skipped": 0, "failed": 0, "superseded": 0},
+                                        24 + 24 + 90 + 105_280)
+    silver = tmp_path / "silver"
+    got = duckdb.sql(f"SELECT count(*), min(open_time), max(close_time), any_value(symbol), any_value(interval), "
+                     f"typeof(any_value(open_time)), typeof(any_value(count)) FROM read_parquet('{silver}/spot/klines/"
+                     "**/*.parquet', hive_partitioning = true)").fetchall()[0]
+    assert got == (48, dt.datetime(2026, 5, 8, tzinfo=dt.timezone.utc),
+                   dt.datetime(2026, 5, 9, 23, 59, 59, 999999, tzinfo=dt.timezone.utc), "BTCUSDT", "1h",
+                   "TIMESTAMP WITH TIME ZONE", "BIGINT")
+    agg = duckdb.sql(f"SELECT count(*), count(*) FILTER (is_buyer_maker), typeof(any_value(is_buyer_maker)) FROM "
+                     f"read_parquet('{silver}/futures_cm/aggTrades/**/*.parquet', hive_partitioning = true)").fetchall()
+    assert agg[0][0] == 105_280 and 0 < agg[0][1] < 105_280 and agg[0][2] == "BOOLEAN"
+    mtimes = {p: p.stat().st_mtime_ns for p in silver.rglob("*.parquet")}
+    assert len(mtimes) == 4
+    again = convert(collect_config(archive, tmp_path, **REAL))
+    assert again.counts == {"converted": 0, "skipped": 4, "failed": 0, "superseded": 0}
+    assert {p: p.stat().st_mtime_ns for p in silver.rglob("*.parquet")} == mtimes  # nothing rewritten
+
+
+def test_a_republished_zip_is_converted_again_and_its_output_replaced(archive, tmp_path):
+    key = "data/spot/daily/klines/ZZRUSDT/1h/ZZRUSDT-1h-2024-03-01.zip"
+    first = publish(archive, key, candles(dt.date(2024, 3, 1), 3))
+    cfg = own_series(archive, tmp_path, "ZZRUSDT", "2024-03-01", "2024-03-01")
+    collect(cfg)
+    one = convert(cfg)
+    assert (one.counts["converted"], one.rows) == (1, 3)
+    second = publish(archive, key, candles(dt.date(2024, 3, 1), 24, first_price=100.0))  # fixed upstream
+    verified = collect({**cfg, "reverify": True}, only_collected=True)
+    assert verified.counts["success"] == 1  # re-fetched: the archive's bytes changed
+    two = convert(cfg)
+    assert (two.counts["converted"], two.counts["skipped"], two.rows) == (1, 0, 24)
+    out = tmp_path / "silver" / "spot" / "klines" / "ZZRUSDT" / "1h" / "ZZRUSDT-1h-2024-03-01.parquet"
+    table = pq.read_table(out)
+    assert (table.num_rows, table["open"][0].as_py()) == (24, 100.0)
+    rows = duckdb.sql(f"SELECT sha256, rows FROM read_parquet('{conversion_glob(tmp_path / '_manifests')}') "
+                      f"WHERE key = '{key}' AND status = 'converted' ORDER BY converted_at").fetchall()
+    assert rows == [(first, 3), (second, 24)]
+    assert convert(cfg).counts["skipped"] == 1
+
+
+def test_days_a_monthly_file_holds_are_superseded_and_their_output_removed(archive, tmp_path):
+    days = [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]
+    for day in days:
+        publish(archive, f"data/spot/daily/klines/ZZMUSDT/1h/ZZMUSDT-1h-{day}.zip", candles(day, 24))
+    cfg = own_series(archive, tmp_path, "ZZMUSDT", "2024-03-01", "2024-03-02", partition_policy="daily")
+    collect(cfg)
+    assert convert(cfg).counts["converted"] == 2
+    publish(archive, "data/spot/monthly/klines/ZZMUSDT/1h/ZZMUSDT-1h-2024-03.zip",
+            candles(days[0], 24) + candles(days[1], 24))
+    both = {**cfg, "partition_policy": "both"}
+    collect(both)
+    result = convert(both)
+    assert (result.counts["converted"], result.counts["superseded"]) == (1, 2)
+    folder = tmp_path / "silver" / "spot" / "klines" / "ZZMUSDT" / "1h"
+    assert sorted(p.name for p in folder.iterdir()) == ["ZZMUSDT-1h-2024-03.parquet"]
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{folder}/*.parquet')").fetchall() == [(48,)]
+    assert convert(both).counts == {"converted": 0, "skipped": 1, "failed": 0, "superseded": 0}
+
+
+def test_a_corrupt_csv_fails_with_its_reason_and_quality_lists_it(archive, tmp_path, capsys):
+    bad = "data/spot/daily/klines/ZZQUSDT/1h/ZZQUSDT-1h-2024-03-02.zip"
+    publish(archive, "data/spot/daily/klines/ZZQUSDT/1h/ZZQUSDT-1h-2024-03-01.zip", candles(dt.date(2024, 3, 1), 3))
+    publish(archive, bad, candles(dt.date(2024, 3, 2), 2) + "not,a,candle\n")  # its sidecar matches: verified
+    cfg = own_series(archive, tmp_path, "ZZQUSDT", "2024-03-01", "2024-03-02")
+    collect(cfg)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert main(["convert", str(path), "--no-progress"]) == 3
+    out = capsys.readouterr().out
+    assert "1 converted, 0 unchanged, 1 failed" in out
+    assert f"failed: {bad}: ArrowInvalid: CSV parse error: Row #3: Expected 12 columns, got 3: not,a,candle\n" in out
+    assert not (tmp_path / "silver" / "spot" / "klines" / "ZZQUSDT" / "1h" / "ZZQUSDT-1h-2024-03-02.parquet").exists()
+    assert main(["manifest", "quality", "--config", str(path), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["period"], r["status"], r["rows"], r["expected_rows"], r["missing_rows"]) for r in report] == [
+        ("2024-03-01", "converted", 3, 24, 21), ("2024-03-02", "failed", None, None, None)]
+    assert report[1]["error"] == "ArrowInvalid: CSV parse error: Row #3: Expected 12 columns, got 3: not,a,candle"

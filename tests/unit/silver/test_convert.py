@@ -1,0 +1,231 @@
+"""Converting zips to typed Parquet: the four real archive files, generated files of every type, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from raycollect.archive import parse_key
+from raycollect.matrix import BUNDLED_MATRIX, load_matrix
+from raycollect.mirror import REAL_KEYS, generate_archive, plan_for, real_fixtures_root
+from raycollect.mirror.content import has_header, time_factor
+from raycollect.silver.convert import ConversionError, Source, convert_file
+from raycollect.silver.schemas import TIMESTAMP, table_spec
+
+UTC = dt.timezone.utc
+
+
+def source(key: str, path: Path | str) -> Source:
+    a = parse_key(key)
+    assert a is not None, key
+    return Source(key, str(path), a.market, a.data_type, a.symbol, a.interval, a.partition, a.period)
+
+
+def real(name: str) -> str:
+    return next(k for k in REAL_KEYS if k.endswith(name))
+
+
+def convert_real(tmp_path: Path, name: str) -> tuple[dict, pa.Table]:
+    key = real(name)
+    facts = convert_file(source(key, real_fixtures_root() / key), tmp_path / "out.parquet")
+    return facts, pq.read_table(tmp_path / "out.parquet")
+
+
+def test_real_spot_klines_no_header_microseconds(tmp_path):
+    facts, t = convert_real(tmp_path, "BTCUSDT-1h-2026-05-08.zip")
+    assert (facts["rows"], facts["header"], facts["time_unit"]) == (24, False, "us")
+    assert t.schema == table_spec("spot", "klines").schema and t.schema.field("open_time").type == TIMESTAMP
+    first, last = t.slice(0, 1).to_pylist()[0], t.slice(23, 1).to_pylist()[0]
+    assert first["open_time"] == dt.datetime(2026, 5, 8, tzinfo=UTC)
+    assert first["close_time"] == dt.datetime(2026, 5, 8, 0, 59, 59, 999999, tzinfo=UTC)
+    assert (first["open"], first["volume"], first["count"], first["symbol"], first["interval"]) == (
+        80006.0, 958.06006, 67626, "BTCUSDT", "1h")
+    assert (last["open_time"], last["close"]) == (dt.datetime(2026, 5, 8, 23, tzinfo=UTC), 80193.17)
+    assert (facts["expected_rows"], facts["missing_rows"], facts["duplicate_rows"]) == (24, 0, 0)
+    assert (facts["out_of_order_rows"], facts["out_of_period_rows"]) == (0, 0)
+
+
+def test_real_funding_rate_header_milliseconds(tmp_path):
+    facts, t = convert_real(tmp_path, "BTCUSDT-fundingRate-2026-04.zip")
+    assert (facts["rows"], facts["header"], facts["time_unit"]) == (90, True, "ms")
+    assert t.schema.names == ["calc_time", "funding_interval_hours", "last_funding_rate", "symbol"]
+    assert t.slice(0, 1).to_pylist()[0] == {"calc_time": dt.datetime(2026, 4, 1, tzinfo=UTC),
+                                            "funding_interval_hours": 8, "last_funding_rate": -0.00003449,
+                                            "symbol": "BTCUSDT"}
+    assert t["calc_time"][-1].as_py() == dt.datetime(2026, 4, 30, 16, tzinfo=UTC)
+    assert facts["expected_rows"] is None  # not candles
+
+
+def test_real_coinm_agg_trades_header_and_lowercase_booleans(tmp_path):
+    facts, t = convert_real(tmp_path, "BTCUSD_PERP-aggTrades-2026-05-08.zip")
+    assert (facts["rows"], facts["header"], facts["time_unit"]) == (105_280, True, "ms")
+    assert t.schema.field("is_buyer_maker").type == pa.bool_() and t.schema.field("agg_trade_id").type == pa.int64()
+    assert t.slice(0, 1).to_pylist()[0] == {
+        "agg_trade_id": 480537903, "price": 79972.8, "quantity": 542.0, "first_trade_id": 1123474160,
+        "last_trade_id": 1123474164, "transact_time": dt.datetime(2026, 5, 8, 0, 0, 0, 20000, tzinfo=UTC),
+        "is_buyer_maker": False, "symbol": "BTCUSD_PERP"}
+    assert t["transact_time"][-1].as_py() == dt.datetime(2026, 5, 8, 23, 59, 59, 655000, tzinfo=UTC)
+    assert facts["last_time"] == dt.datetime(2026, 5, 8, 23, 59, 59, 655000, tzinfo=UTC)
+    assert t["is_buyer_maker"].null_count == 0 and pa.compute.sum(t["is_buyer_maker"]).as_py() > 0
+
+
+# Every (market, data type) of the archive, on days either side of each quirk's date.
+GENERATED = [
+    dict(markets=["spot"], symbols=["BTCUSDT"], data_types=["klines", "trades", "aggTrades"],
+         intervals={"klines": ["1m", "1d"]}, start="2024-12-31", end="2025-01-01"),
+    dict(markets=["futures_um"], symbols=["BTCUSDT"], data_types=[
+        "klines", "indexPriceKlines", "markPriceKlines", "premiumIndexKlines", "trades", "aggTrades", "bookTicker",
+        "metrics", "fundingRate"], intervals={"klines": ["1h"], "indexPriceKlines": ["1h"], "markPriceKlines": ["1h"],
+                                              "premiumIndexKlines": ["1h"]}, start="2022-04-30", end="2022-05-01"),
+    dict(markets=["futures_um"], symbols=["BTCUSDT"], data_types=["trades", "aggTrades", "bookDepth"],
+         start="2023-01-01", end="2023-01-01"),
+    dict(markets=["futures_cm"], symbols=["BTCUSD_PERP"], data_types=["klines", "trades", "aggTrades", "bookTicker",
+                                                                    "liquidationSnapshot", "metrics", "bookDepth"],
+         intervals={"klines": ["5m"]}, start="2023-07-01", end="2023-07-01"),
+    dict(markets=["futures_cm"], symbols=["BTCUSD_PERP"],
+         data_types=["markPriceKlines", "premiumIndexKlines", "fundingRate"], start="2024-01-01", end="2024-01-02"),
+    dict(markets=["futures_cm"], symbols=["BTCUSD"], data_types=["indexPriceKlines"], intervals=["1m"],
+         start="2024-01-01", end="2024-01-01"),
+    dict(markets=["options"], symbols={"options": ["BTCBVOLUSDT"]}, data_types=["BVOLIndex"], start="2023-07-01",
+         end="2023-07-01"),
+    dict(markets=["options"], symbols={"options": ["BTCUSDT"]}, data_types=["EOHSummary"], start="2023-07-01",
+         end="2023-07-01"),
+]  # fmt: skip
+
+
+def _csv(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(zf.namelist()[0]).decode().splitlines()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> tuple[Path, list[dict]]:
+    root = tmp_path_factory.mktemp("gen")
+    rows = []
+    for sel in GENERATED:
+        plan = plan_for(**sel, partition_policy="both")
+        generate_archive(root, plan, seed=3, rows=30)
+        rows += plan.to_pylist()
+    return root, rows
+
+
+def test_generated_files_of_every_type_convert_with_each_quirk(generated, tmp_path):
+    root, rows = generated
+    seen_types = set()
+    for row in rows:
+        key = row["key"]
+        lines = _csv(root / key)
+        header = has_header(row["market"], row["data_type"], row["period"])
+        facts = convert_file(source(key, root / key), tmp_path / "o.parquet")
+        t = pq.read_table(tmp_path / "o.parquet")
+        spec = table_spec(row["market"], row["data_type"])
+        assert t.schema == spec.schema, key
+        assert (facts["header"], facts["rows"], t.num_rows) == (header, len(lines) - header, len(lines) - header), key
+        if any(k == "time" for _, k in spec.columns):
+            assert facts["time_unit"] == ("us" if time_factor(row["market"], row["period"]) == 1000 else "ms"), key
+        first = facts["first_time"]
+        if row["data_type"] != "EOHSummary":  # its ordering column is a date
+            assert first.date() == row["period"] and facts["out_of_period_rows"] == 0, key
+        for name, kind in spec.columns:
+            if kind == "bool":
+                assert t[name].null_count == 0, (key, name)
+        assert t["symbol"].null_count == 0
+        seen_types.add((row["market"], row["data_type"]))
+    assert seen_types == set(load_matrix(BUNDLED_MATRIX).entries)  # every (market, data type) the archive has
+
+
+def test_missing_candles_are_counted_from_the_interval(generated, tmp_path):
+    root, rows = generated
+    key = next(r["key"] for r in rows if r["key"].endswith("BTCUSDT-1m-2025-01-01.zip"))
+    facts = convert_file(source(key, root / key), tmp_path / "o.parquet")
+    got = (facts["rows"], facts["expected_rows"], facts["missing_rows"], facts["duplicate_rows"])
+    assert got == (30, 1440, 1410, 0)
+    assert facts["first_missing"] == dt.datetime(2025, 1, 1, 0, 30, tzinfo=UTC)
+
+
+def zip_of(tmp_path: Path, key: str, text: str, *, members: int = 1) -> Path:
+    name = key.rsplit("/", 1)[1]
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(members):
+            zf.writestr(name[:-4] + ("" if i == 0 else f"-{i}") + ".csv", text)
+    return path
+
+
+KLINE = "data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-01-01.zip"
+T0 = 1704067200000  # 2024-01-01 00:00 UTC in ms
+
+
+def kline_line(ms: int) -> str:
+    return f"{ms},1,2,0.5,1.5,10,{ms + 3599999},15,7,5,7.5,0"
+
+
+def test_order_period_and_duplicates_are_found_not_fixed(tmp_path):
+    times = [T0, T0 + 3_600_000, T0 + 3_600_000, T0 + 10_800_000, T0 + 7_200_000, T0 + 86_400_000]
+    path = zip_of(tmp_path, KLINE, "".join(kline_line(t) + "\n" for t in times))
+    facts = convert_file(source(KLINE, path), tmp_path / "o.parquet")
+    assert facts["rows"] == 6 and pq.read_table(tmp_path / "o.parquet").num_rows == 6
+    assert (facts["duplicate_rows"], facts["out_of_order_rows"], facts["out_of_period_rows"]) == (1, 1, 1)
+    assert (facts["expected_rows"], facts["missing_rows"]) == (24, 20)  # 00, 01, 02, 03 present
+    assert facts["first_missing"] == dt.datetime(2024, 1, 1, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("text", "members", "reason"), [
+    (kline_line(T0) + "\n" + kline_line(T0 + 3_600_000) + ",extra\n", 1,
+     "ArrowInvalid: CSV parse error: Expected 12 columns, got 13"),
+    (kline_line(T0).replace(",1,2,", ",one,2,", 1) + "\n", 1,
+     "ArrowInvalid: In CSV column #1: CSV conversion error to double: invalid value 'one'"),
+    (kline_line(T0) + "\n" + kline_line(T0 * 1000 + 3_600_000_000) + "\n", 1,
+     "mixed time units in open_time: values from 1704067200000 to 1704070800000000 (milliseconds and microseconds"
+     " in one file)"),
+    (kline_line(T0) + "\n", 2, "the zip should hold exactly one .csv, it holds ['BTCUSDT-1h-2024-01-01.csv', "
+                               "'BTCUSDT-1h-2024-01-01-1.csv']"),
+])  # fmt: skip
+def test_a_file_that_does_not_parse_fails_with_its_reason_and_keeps_the_old_output(tmp_path, text, members, reason):
+    good = tmp_path / "o.parquet"
+    good.write_bytes(b"previous output")
+    path = zip_of(tmp_path, KLINE, text, members=members)
+    with pytest.raises(ConversionError) as err:
+        convert_file(source(KLINE, path), good)
+    assert str(err.value).startswith(reason), str(err.value)
+    assert good.read_bytes() == b"previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "o.parquet"])  # no temporary left
+
+
+def test_not_a_zip_fails_with_its_reason(tmp_path):
+    path = tmp_path / "BTCUSDT-1h-2024-01-01.zip"
+    path.write_bytes(b"<html>not a zip</html>")
+    with pytest.raises(ConversionError, match=r"^BadZipFile: File is not a zip file$"):
+        convert_file(source(KLINE, path), tmp_path / "o.parquet")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_a_header_only_file_is_an_empty_table(tmp_path):
+    key = "data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2024-01.zip"
+    path = zip_of(tmp_path, key, "calc_time,funding_interval_hours,last_funding_rate\n")
+    facts = convert_file(source(key, path), tmp_path / "o.parquet")
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert (facts["rows"], facts["header"], t.num_rows, facts["first_time"]) == (0, True, 0, None)
+    assert t.schema == table_spec("futures_um", "fundingRate").schema
+
+
+def test_text_times_are_utc_timestamps(tmp_path):
+    key = "data/futures/um/daily/bookDepth/BTCUSDT/BTCUSDT-bookDepth-2024-01-01.zip"
+    path = zip_of(tmp_path, key, "timestamp,percentage,depth,notional\n2024-01-01 00:00:07,-5,1.5,2.5\n")
+    convert_file(source(key, path), tmp_path / "o.parquet")
+    assert pq.read_table(tmp_path / "o.parquet").to_pylist() == [
+        {"timestamp": dt.datetime(2024, 1, 1, 0, 0, 7, tzinfo=UTC), "percentage": -5.0, "depth": 1.5,
+         "notional": 2.5, "symbol": "BTCUSDT"}]
+
+
+def test_every_schema_has_the_symbol_and_candles_the_interval():
+    assert table_spec("futures_cm", "trades").names[3] == "base_qty"  # COIN-M: base-asset quantity
+    assert table_spec("spot", "aggTrades").names[-1] == "is_best_match"
+    assert table_spec("futures_um", "aggTrades").names[-1] == "is_buyer_maker"
+    assert table_spec("futures_um", "markPriceKlines").schema.names[-2:] == ["symbol", "interval"]
+    assert table_spec("options", "EOHSummary").schema.names.count("symbol") == 1  # its own column, kept
