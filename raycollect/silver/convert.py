@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import secrets
+import struct
 import time
 import zipfile
 from collections.abc import Iterator
@@ -29,12 +31,19 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from raycollect.silver.quality import Quality
+
+try:  # ISA-L: the same deflate, inflated about 2.6x faster than zlib (see _MemberReader)
+    from isal import isal_zlib as _zlib
+except ImportError:  # pragma: no cover - the wheel is a dependency; zlib is the same format, only slower
+    import zlib as _zlib  # type: ignore[no-redef]
 from raycollect.silver.schemas import ARROW, TIMESTAMP, TableSpec, table_spec
 
 #: Bytes of CSV per block read (memory per file is a few blocks plus one row group).
 BLOCK_BYTES = 16 << 20
 #: Rows per Parquet row group: large enough for fast scans, small enough to bound memory (~100 MB for trades).
 ROW_GROUP_ROWS = 1_000_000
+#: Compressed bytes read from the zip at a time.
+READ_BYTES = 4 << 20
 #: Epoch values above this are microseconds (1e14 us is 1973; 1e14 ms is the year 5138).
 MICROS_ABOVE = 10**14
 
@@ -67,10 +76,13 @@ def convert_file(src: Source, dst: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(src.path) as zf:
             member = _only_csv(zf)
-            with zf.open(member) as fh:
-                header = _has_header(fh.read(1))
-            with zf.open(member) as fh, pq.ParquetWriter(tmp, spec.schema, compression="zstd") as writer:
-                units = _write(_batches(fh, spec, header), spec, src, writer, quality)
+        with _MemberReader(src.path, member) as fh:
+            header = _has_header(fh.read(1))
+        # Dictionary encoding only where values repeat (strings): tried on prices and ids, it only costs time.
+        strings = [f.name for f in spec.schema if pa.types.is_string(f.type)]
+        with _MemberReader(src.path, member) as fh, pq.ParquetWriter(tmp, spec.schema, compression="zstd",
+                                                                     use_dictionary=strings) as writer:
+            units = _write(_batches(fh, spec, header), spec, src, writer, quality)
         os.replace(tmp, dst)
     except ConversionError:
         _unlink(tmp)
@@ -85,11 +97,84 @@ def convert_file(src: Source, dst: Path) -> dict[str, Any]:
             "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **quality.facts()}
 
 
-def _only_csv(zf: zipfile.ZipFile) -> str:
-    names = [i.filename for i in zf.infolist() if not i.is_dir()]
-    if len(names) != 1 or not names[0].endswith(".csv"):
-        raise ConversionError(f"the zip should hold exactly one .csv, it holds {names[:5]}")
-    return names[0]
+def _only_csv(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
+    members = [i for i in zf.infolist() if not i.is_dir()]
+    if len(members) != 1 or not members[0].filename.endswith(".csv"):
+        raise ConversionError(f"the zip should hold exactly one .csv, it holds {[m.filename for m in members][:5]}")
+    if members[0].compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ConversionError(f"the zip's CSV is compressed with method {members[0].compress_type}, not deflate")
+    return members[0]
+
+
+class _MemberReader(io.RawIOBase):
+    """The zip's one CSV as a stream, inflated by ISA-L (``isal``) where installed, else by zlib.
+
+    Why not ``ZipFile.open``: it inflates through Python's zlib, which measured 45% of a conversion here; ISA-L
+    inflates the same stream about 2.6x faster. The CRC-32 is checked at the end, as ``zipfile`` does.
+    """
+
+    def __init__(self, path: str, info: zipfile.ZipInfo) -> None:
+        self.fh = open(path, "rb")  # closed in close()
+        self.fh.seek(info.header_offset)
+        local = self.fh.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ConversionError("the zip's local file header is damaged")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        self.fh.seek(info.header_offset + 30 + name_len + extra_len)
+        self.left = info.compress_size
+        self.crc_expected = info.CRC
+        self.inflate = _zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        self.crc = 0
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        """The next inflated bytes, at most ``size``: one chunk per call (a short read, as raw streams may give;
+        no joining of chunks into the caller's block size, which would copy every byte again). b"" at the end."""
+        if not self.pending:
+            self.pending = self._next_chunk()
+        if size is None or size < 0 or size >= len(self.pending):
+            data, self.pending = self.pending, b""
+        else:
+            data, self.pending = self.pending[:size], self.pending[size:]
+        return data
+
+    def _next_chunk(self) -> bytes:
+        while True:
+            if self.inflate is not None and self.inflate.eof:
+                return self._done()
+            raw = self.fh.read(min(self.left, READ_BYTES)) if self.left > 0 else b""
+            self.left -= len(raw)
+            if not raw:
+                if self.inflate is None:
+                    return self._done()
+                if self.left > 0:
+                    raise ConversionError("the zip ends before its CSV does")
+                chunk = self.inflate.flush()
+                if not self.inflate.eof:
+                    raise ConversionError("the zip's deflate stream is truncated")
+            else:
+                chunk = raw if self.inflate is None else self.inflate.decompress(raw)
+            if chunk:
+                self.crc = _zlib.crc32(chunk, self.crc)
+                return chunk
+
+    def _done(self) -> bytes:
+        if self.crc != self.crc_expected:
+            raise ConversionError(f"the zip's CRC-32 does not match its CSV ({self.crc:08x}, expected "
+                                  f"{self.crc_expected:08x})")
+        return b""
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
 
 
 def _has_header(first: bytes) -> bool:

@@ -229,3 +229,42 @@ def test_every_schema_has_the_symbol_and_candles_the_interval():
     assert table_spec("futures_um", "aggTrades").names[-1] == "is_buyer_maker"
     assert table_spec("futures_um", "markPriceKlines").schema.names[-2:] == ["symbol", "interval"]
     assert table_spec("options", "EOHSummary").schema.names.count("symbol") == 1  # its own column, kept
+
+
+def test_the_member_reader_inflates_stored_and_deflated_members_and_checks_the_crc(tmp_path):
+    from raycollect.silver.convert import _MemberReader
+
+    text = "".join(kline_line(T0 + h * 3_600_000) + "\n" for h in range(24)).encode() * 50
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        path = tmp_path / f"m{method}.zip"
+        with zipfile.ZipFile(path, "w", method) as zf:
+            zf.writestr("BTCUSDT-1h-2024-01-01.csv", text)
+        info = zipfile.ZipFile(path).infolist()[0]
+        with _MemberReader(str(path), info) as fh:
+            parts = [fh.read(1)]
+            while chunk := fh.read(1000):
+                assert len(chunk) <= 1000
+                parts.append(chunk)
+        assert b"".join(parts) == text
+    bad = bytearray(path.read_bytes())
+    crc_at = bytes(bad).index(info.CRC.to_bytes(4, "little"))  # the local header's CRC, then the central one
+    for at in (crc_at, bytes(bad).rindex(info.CRC.to_bytes(4, "little"))):
+        bad[at] ^= 0xFF
+    (tmp_path / "crc.zip").write_bytes(bytes(bad))
+    info = zipfile.ZipFile(tmp_path / "crc.zip").infolist()[0]
+    with pytest.raises(ConversionError, match=r"^the zip's CRC-32 does not match its CSV"), \
+            _MemberReader(str(tmp_path / "crc.zip"), info) as fh:
+        while fh.read(1 << 20):
+            pass
+
+
+def test_a_truncated_zip_fails_with_its_reason(tmp_path):
+    text = "".join(kline_line(T0 + h * 3_600_000) + "\n" for h in range(24))
+    path = zip_of(tmp_path, KLINE, text * 200)
+    data = path.read_bytes()
+    info = zipfile.ZipFile(path).infolist()[0]
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[: info.header_offset + 30 + len(info.filename) + info.compress_size // 2])
+    with pytest.raises(ConversionError, match=r"^BadZipFile: File is not a zip file$"):
+        convert_file(source(KLINE, cut), tmp_path / "o.parquet")
+    assert not (tmp_path / "o.parquet").exists()
