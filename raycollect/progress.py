@@ -22,7 +22,7 @@ def human_bytes(n: float) -> str:
 
 class Progress:
     def __init__(self, total: int, *, stream: TextIO | None = None, interval: float | None = None,
-                 enabled: bool = True, label: str = "collecting") -> None:
+                 enabled: bool = True, label: str = "collect") -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
@@ -46,7 +46,7 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit="file", unit_scale=True, smoothing=0.1, file=self.stream,
-                             dynamic_ncols=True, desc="collect", mininterval=0.2)
+                             dynamic_ncols=True, desc=self.label, mininterval=0.2)
         else:
             self.stream.write(f"progress: {total:,} files planned\n")
             self.stream.flush()

@@ -28,7 +28,7 @@ from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.manifest.schema import COLLECTED
 from raycollect.manifest.writer import new_run_id
-from raycollect.silver.manifest import ConversionWriter, newest_conversions
+from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
 
 log = logging.getLogger(__name__)
 #: A task converts files until it holds this many bytes of zips (or BATCH_FILES files): small files share a
@@ -114,7 +114,7 @@ class SilverJob:
         if todo.num_rows:
             from raycollect.progress import Progress
 
-            progress = Progress(todo.num_rows, enabled=self.show_progress, label="converting")
+            progress = Progress(todo.num_rows, enabled=self.show_progress, label="convert")
             progress.start(todo.num_rows)
             for row in self._run(todo):
                 writer.add(row)
@@ -123,7 +123,7 @@ class SilverJob:
                     failures.append((row["key"], row["error"]))
                 for name in ("rows", "bytes_in", "bytes_out"):
                     totals[name] += row.get(name) or 0
-                for name in ("missing_rows", "duplicate_rows", "out_of_order_rows", "out_of_period_rows"):
+                for name in QUALITY_COLUMNS:
                     if row.get(name):
                         quality[name] = quality.get(name, 0) + 1
                 progress.add(1, row.get("bytes_in") or 0, 1 if row["status"] == "failed" else 0)
