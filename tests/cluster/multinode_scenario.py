@@ -19,17 +19,22 @@ from raycollect.workflow import ArchiveCollectionWorkflow
 
 
 class NodeKiller(MetricsCollector):
-    """Removes one downloader node once 8 shards are done (both nodes busy), while others are in flight."""
+    """Removes one downloader node once 8 shards are done and that node has a ready actor (so its actors hold
+    or are handed shards: a fast engine finishes 8 one-file shards on one node before the other's actors
+    are ready), while others are in flight."""
 
     def __init__(self, cluster: Cluster, node: object) -> None:
         self.cluster, self.node, self.done, self.shards = cluster, node, False, 0
         self.killed_node_id: str | None = None
+        self.ready_nodes: set[str] = set()
 
     def record_event(self, name: str, **fields: object) -> None:
         if name == "dispatch_finished":
             self.dispatch = fields
+        if name == "actors_started":
+            self.ready_nodes = {a["node_id"] for a in fields["actors"]}  # type: ignore[attr-defined]
         self.shards += name == "shard_completed"
-        if self.shards >= 8 and not self.done:
+        if self.shards >= 8 and not self.done and self.node.node_id in self.ready_nodes:  # type: ignore[attr-defined]
             self.done = True
             self.killed_node_id = self.node.node_id  # type: ignore[attr-defined]
             # On the driver's thread, so the node is gone before the next shards are handed out: shards in
