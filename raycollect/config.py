@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from raycollect.archive import MARKET_PATHS, is_valid_symbol, normalize_interval, normalize_market
+from raycollect.downloaders import DEFAULT_ENGINE
 from raycollect.errors import ConfigurationError
 
 REQUIRED = ("workflow_type", "matrix_path", "output_directory", "markets", "symbols", "data_types")
@@ -135,7 +136,7 @@ class WorkflowConfig(BaseModel):
     # curl by default: the one engine faster than raw `s5cmd cp` here while verifying every file (README,
     # "Performance"); s5cmd, boto3 and http stay for comparison and for environments without libcurl wheels.
     downloader: Literal["curl", "s5cmd", "boto3", "http"] = Field(
-        default="curl", description="Per-actor download engine: curl (libcurl multi), s5cmd, boto3, or http.")
+        default=DEFAULT_ENGINE, description="Per-actor download engine: curl (libcurl multi), s5cmd, boto3, or http.")
     batch_size: StrictInt = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")
     max_parallel_downloads: StrictInt = Field(
         default=8, ge=1, le=4096,

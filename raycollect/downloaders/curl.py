@@ -147,7 +147,6 @@ class CurlDownloader:
         self.multi = pycurl.CurlMulti()
         self.multi.setopt(pycurl.M_MAXCONNECTS, settings.workers)
         self.idle: list[pycurl.Curl] = []
-        self.handles = 0
         self.hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raycollect-curl-hash")
         self.hash_buf = bytearray(HASH_READ_BYTES)  # the hashing thread's; the loop thread hashes with its own
         self.loop_buf = bytearray(INLINE_HASH_BYTES)
@@ -273,7 +272,6 @@ class CurlDownloader:
         c.setopt(pycurl.FOLLOWLOCATION, 0)
         if self.cainfo:
             c.setopt(pycurl.CAINFO, self.cainfo)
-        self.handles += 1
         return c
 
     def _settle(self, req: _Request, c: pycurl.Curl, error: tuple[int, str] | None, queue: deque[_Request],
