@@ -48,6 +48,10 @@ READ_BYTES = 4 << 20
 MICROS_ABOVE = 10**14
 
 
+#: What a file that does not parse raises on its way through zipfile, the reader and Arrow (its reason is recorded).
+_UNREADABLE = (pa.ArrowException, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError)
+
+
 class ConversionError(Exception):
     """A file that cannot be converted; the message is the reason recorded in the conversion manifest."""
 
@@ -73,25 +77,20 @@ def convert_file(src: Source, dst: Path) -> dict[str, Any]:
     quality = Quality.for_file(spec, src.interval, src.partition, src.period)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
+    # Dictionary encoding only where values repeat (strings): tried on prices and ids, it only costs time.
+    strings = [f.name for f in spec.schema if pa.types.is_string(f.type)]
     try:
         with zipfile.ZipFile(src.path) as zf:
             member = _only_csv(zf)
-        with _MemberReader(src.path, member) as fh:
-            header = _has_header(fh.read(1))
-        # Dictionary encoding only where values repeat (strings): tried on prices and ids, it only costs time.
-        strings = [f.name for f in spec.schema if pa.types.is_string(f.type)]
         with _MemberReader(src.path, member) as fh, pq.ParquetWriter(tmp, spec.schema, compression="zstd",
                                                                      use_dictionary=strings) as writer:
+            header = _has_header(fh.peek(1))
             units = _write(_batches(fh, spec, header), spec, src, writer, quality)
         os.replace(tmp, dst)
-    except ConversionError:
-        _unlink(tmp)
-        raise
-    except (pa.ArrowException, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        _unlink(tmp)
-        raise ConversionError(_reason(exc)) from None
-    except BaseException:
-        _unlink(tmp)
+    except BaseException as exc:
+        _unlink(tmp)  # a failed conversion leaves no partial file and the previous output as it was
+        if isinstance(exc, _UNREADABLE) and not isinstance(exc, ConversionError):
+            raise ConversionError(_reason(exc)) from None
         raise
     return {"header": header, "time_unit": units or None, "bytes_in": os.path.getsize(src.path),
             "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **quality.facts()}
@@ -134,6 +133,12 @@ class _MemberReader(io.RawIOBase):
         data = self.read(len(buf))
         buf[: len(data)] = data
         return len(data)
+
+    def peek(self, size: int) -> bytes:
+        """The next ``size`` bytes (or fewer, at the end) without consuming them."""
+        if not self.pending:
+            self.pending = self._next_chunk()
+        return self.pending[:size]
 
     def read(self, size: int = -1) -> bytes:
         """The next inflated bytes, at most ``size``: one chunk per call (a short read, as raw streams may give;

@@ -28,6 +28,7 @@ from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.manifest.schema import COLLECTED
 from raycollect.manifest.writer import new_run_id
+from raycollect.result import EXIT_FAILED, EXIT_OK
 from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class ConversionResult:
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.counts.get("failed") else 0
+        return EXIT_FAILED if self.counts.get("failed") else EXIT_OK
 
     @property
     def wrote(self) -> bool:

@@ -113,15 +113,38 @@ class _ChangingObject(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def changing_server() -> Iterator[str]:
-    _ChangingObject.served = 0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _ChangingObject)
+class _ShortRange(BaseHTTPRequestHandler):
+    """Answers every ranged GET with 10 bytes while its Content-Range says the object has 20."""
+
+    def do_GET(self) -> None:
+        self.send_response(206)
+        self.send_header("Content-Range", "bytes 0-9/20")
+        self.send_header("Content-Length", "10")
+        self.end_headers()
+        self.wfile.write(b"0123456789")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture
+def changing_server() -> Iterator[str]:
+    _ChangingObject.served = 0
+    yield from serve(_ChangingObject)
+
+
+@pytest.fixture
+def short_range_server() -> Iterator[str]:
+    yield from serve(_ShortRange)
 
 
 def test_an_object_replaced_between_its_parts_is_transient_never_stitched(changing_server, tmp_path, monkeypatch):
@@ -140,3 +163,12 @@ def test_a_refused_key_and_an_unwritable_destination_are_outcomes(archive, tmp_p
     assert got["../etc/passwd"].error == "internal error (please report): ValueError: unsafe object key '../etc/passwd'"
     assert got[BIG].transient is False and "No such file or directory" in got[BIG].error
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_an_answer_shorter_than_its_content_range_is_transient_never_padded(short_range_server, tmp_path):
+    key = "data/test/short.zip"
+    d = engine(short_range_server)
+    out = d.transfer([(key, str(tmp_path / "s"))])[key]
+    d.close()
+    assert (out.ok, out.transient, out.error) == (
+        False, True, f"{key}: 10 bytes in an answer whose Content-Range says bytes 0-9/20")
