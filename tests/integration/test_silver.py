@@ -142,10 +142,10 @@ def test_a_corrupt_csv_fails_with_its_reason_and_quality_lists_it(archive, tmp_p
     assert main(["convert", str(path), "--no-progress"]) == 3
     out = capsys.readouterr().out
     assert "1 converted, 0 unchanged, 1 failed" in out
-    assert f"failed: {bad}: ArrowInvalid: CSV parse error: Row #3: Expected 12 columns, got 3: not,a,candle\n" in out
+    assert f"failed: {bad}: CSV line 3: expected 12 columns, got 3: not,a,candle\n" in out
     assert not (tmp_path / "silver" / "spot" / "klines" / "ZZQUSDT" / "1h" / "ZZQUSDT-1h-2024-03-02.parquet").exists()
     assert main(["manifest", "quality", "--config", str(path), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(r["period"], r["status"], r["rows"], r["expected_rows"], r["missing_rows"]) for r in report] == [
         ("2024-03-01", "converted", 3, 24, 21), ("2024-03-02", "failed", None, None, None)]
-    assert report[1]["error"] == "ArrowInvalid: CSV parse error: Row #3: Expected 12 columns, got 3: not,a,candle"
+    assert report[1]["error"] == "CSV line 3: expected 12 columns, got 3: not,a,candle"

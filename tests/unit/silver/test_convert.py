@@ -14,6 +14,7 @@ from raycollect.archive import parse_key
 from raycollect.matrix import BUNDLED_MATRIX, load_matrix
 from raycollect.mirror import REAL_KEYS, generate_archive, plan_for, real_fixtures_root
 from raycollect.mirror.content import has_header, time_factor
+from raycollect.silver import convert
 from raycollect.silver.convert import ConversionError, Source, convert_file
 from raycollect.silver.schemas import TIMESTAMP, table_spec
 
@@ -177,9 +178,12 @@ def test_order_period_and_duplicates_are_found_not_fixed(tmp_path):
 
 @pytest.mark.parametrize(("text", "members", "reason"), [
     (kline_line(T0) + "\n" + kline_line(T0 + 3_600_000) + ",extra\n", 1,
-     "ArrowInvalid: CSV parse error: Expected 12 columns, got 13"),
-    (kline_line(T0).replace(",1,2,", ",one,2,", 1) + "\n", 1,
-     "ArrowInvalid: In CSV column #1: CSV conversion error to double: invalid value 'one'"),
+     "CSV line 2: expected 12 columns, got 13: 1704070800000,1,2,0.5,1.5,10,1704074399999,15,7,5,7.5,0,extra"),
+    (kline_line(T0) + "\n" + kline_line(T0 + 3_600_000)[:20] + "\n", 1,  # a short row: never nulls
+     "CSV line 2: expected 12 columns, got 4: 1704070800000,1,2,0."),
+    ("open_time,open\n" + kline_line(T0).replace(",1,2,", ",one,2,", 1) + "\n", 1,
+     "CSV line 2, column open: 'one' is not a number"),
+    (kline_line(T0).replace(",7,5,", ",7.5,5,", 1) + "\n", 1, "CSV line 1, column count: '7.5' is not an integer"),
     (kline_line(T0) + "\n" + kline_line(T0 * 1000 + 3_600_000_000) + "\n", 1,
      "mixed time units in open_time: values from 1704067200000 to 1704070800000000 (milliseconds and microseconds"
      " in one file)"),
@@ -195,6 +199,51 @@ def test_a_file_that_does_not_parse_fails_with_its_reason_and_keeps_the_old_outp
     assert str(err.value).startswith(reason), str(err.value)
     assert good.read_bytes() == b"previous output"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "o.parquet"])  # no temporary left
+
+
+def test_a_bad_row_deep_in_a_big_file_is_named_by_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(convert, "BLOCK_BYTES", 1000)  # many blocks, so the line number crosses block edges
+    rows = [kline_line(T0 + i * 1000) for i in range(500)]
+    rows[377] = rows[377].replace(",1,2,", ",1,2,x", 1)  # x0.5 is not a number
+    path = zip_of(tmp_path, KLINE, "open_time,open\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ConversionError, match=r"^CSV line 379, column low: 'x0.5' is not a number$"):
+        convert_file(source(KLINE, path), tmp_path / "o.parquet")
+    rows[377] = kline_line(T0 + 377_000)[:30]
+    path = zip_of(tmp_path, KLINE, "\n".join(rows) + "\n")
+    with pytest.raises(ConversionError, match=r"^CSV line 378: expected 12 columns, got 7: 1704067577000,1,2,0.5,"):
+        convert_file(source(KLINE, path), tmp_path / "o.parquet")
+
+
+def test_blocks_split_on_line_ends_and_keep_every_byte(monkeypatch):
+    monkeypatch.setattr(convert, "BLOCK_BYTES", 64)
+    text = b"".join(b"%d,%s\n" % (i, b"x" * (i % 50)) for i in range(300))
+
+    class Chunks:  # a reader whose chunks end anywhere, as the inflater's do
+        def __init__(self, data: bytes, size: int) -> None:
+            self.data, self.size = data, size
+
+        def read(self, _: int) -> bytes:
+            out, self.data = self.data[: self.size], self.data[self.size:]
+            return out
+
+    for size in (1, 7, 64, 1000, 100_000):
+        blocks = list(convert._blocks(Chunks(b"head,er\n" + text + b"300,y", size), header=True))
+        assert b"".join(blocks) == text + b"300,y"
+        assert all(b.endswith(b"\n") for b in blocks[:-1])
+        assert all(len(b) >= 64 - 60 for b in blocks[1:-1])  # about BLOCK_BYTES: less what follows the last line end
+        assert len(blocks) > 10 or size >= 1000
+
+
+def test_blank_lines_crlf_and_empty_fields_read_as_arrow_would(tmp_path):
+    key = "data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2024-01.zip"
+    text = "calc_time,funding_interval_hours,last_funding_rate\r\n\r\n1704067200000,8,0.0001\r\n" \
+           "1704096000000,8,\r\n\n1704124800000,8,-0.0002\r\n\r\n"
+    path = zip_of(tmp_path, key, text)
+    facts = convert_file(source(key, path), tmp_path / "o.parquet")
+    table = pq.read_table(tmp_path / "o.parquet")
+    assert facts["rows"] == 3
+    assert table.column("last_funding_rate").to_pylist() == [0.0001, None, -0.0002]
+    assert table.column("calc_time").to_pylist()[2] == dt.datetime(2024, 1, 1, 16, tzinfo=UTC)
 
 
 def test_not_a_zip_fails_with_its_reason(tmp_path):
