@@ -196,6 +196,7 @@ def main() -> None:
                 fn(w, dest)
                 times[(w.name, label)].append(time.perf_counter() - t)
                 shutil.rmtree(dest)
+                os.sync()  # untimed: no run pays for the write-back of the one before it
 
             for rnd in range(1, args.rounds + 1):
                 # The raw tools and the cold run first, with no Ray in this process: a user's cold run has the
