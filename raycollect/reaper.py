@@ -4,7 +4,8 @@
 SIGKILL, the driver cannot call ``ray.shutdown()`` and some of them linger. The reaper is a small
 process in its own session: it snapshots the driver's descendants (pid and start time, from /proc)
 twice a second, and when its stdin reaches EOF without the word ``stop`` (the driver is gone), it
-SIGKILLs exactly those processes, by id, checking each start time so a reused pid is never hit.
+SIGSTOPs those processes and whatever they started since its last look (found below them, not below the
+dead driver), then SIGKILLs them all, by id, checking each start time so a reused pid is never hit.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[19])
 
 
-def descendants(root: int) -> dict[int, int]:
-    """{pid: start time} of every process below ``root``."""
+def descendants(*roots: int) -> dict[int, int]:
+    """{pid: start time} of every process below any of ``roots`` (one walk of /proc)."""
     children: dict[int, list[int]] = {}
     starts: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -69,7 +70,7 @@ def descendants(root: int) -> dict[int, int]:
                 children.setdefault(st[0], []).append(int(entry))
                 starts[int(entry)] = st[1]
     out: dict[int, int] = {}
-    todo = list(children.get(root, []))
+    todo = [child for root in roots for child in children.get(root, [])]
     while todo:
         pid = todo.pop()
         if pid not in out:
@@ -97,13 +98,28 @@ def main(argv: list[str]) -> int:
     if released.is_set():
         return 0
     snapshot.update({p: t for p, t in descendants(driver).items() if p != me})
-    for pid, started in snapshot.items():
-        st = _stat(pid)
-        if st is not None and st[1] == started:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+    for pid in _freeze(snapshot, me):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     time.sleep(0.1)
     return 0
+
+
+def _freeze(snapshot: dict[int, int], me: int) -> dict[int, int]:
+    """SIGSTOP the snapshot's live processes and everything they started since the last poll (an actor's new
+    s5cmd, say: its parent is in the snapshot, where the dead driver's children are no longer below it), until
+    a walk of /proc finds nothing new; a stopped process cannot fork, so nothing escapes the SIGKILL after."""
+    frozen: dict[int, int] = {}
+    todo = dict(snapshot)
+    while todo:
+        for pid, started in todo.items():
+            st = _stat(pid)
+            if st is not None and st[1] == started:  # the same process, not a reused pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGSTOP)
+                    frozen[pid] = started
+        todo = {p: t for p, t in descendants(*frozen).items() if p not in frozen and p != me}
+    return frozen
 
 
 if __name__ == "__main__":
