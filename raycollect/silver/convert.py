@@ -102,7 +102,8 @@ def convert_file(src: Source, dst: Path) -> dict[str, Any]:
 
 def _encodings(spec: TableSpec) -> tuple[list[str], dict[str, str]]:
     """Dictionary encoding for strings (their values repeat); delta for ids and times, byte-stream-split for
-    floats: measured on 8 M trades, 0.72 CPU-s to write instead of 1.24 (plain, zstd), at the same size."""
+    floats. Measured on 8 M trades: 0.7-1.0 CPU-s to write instead of 1.1-1.25 with plain encodings, at the
+    same size; on the real COIN-M aggTrades fixture 525 KB instead of 1,594 KB (plain, dictionary, zstd)."""
     strings = [f.name for f in spec.schema if pa.types.is_string(f.type)]
     encodings = {n: "DELTA_BINARY_PACKED" for n, k in spec.columns if k in ("int", "time", "text_time", "date")}
     encodings.update({n: "BYTE_STREAM_SPLIT" for n, k in spec.columns if k == "float"})
