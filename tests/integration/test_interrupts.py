@@ -56,14 +56,32 @@ def wait_for_actors(out: Path, proc: subprocess.Popen[str], timeout: float = 90)
 
 
 def alive(snapshot: dict[int, int]) -> list[int]:
-    return [pid for pid, started in snapshot.items() if (st := _stat(pid)) is not None and st[1] == started]
+    """The snapshot's processes still running: the same pid and start time, and not a zombie (a killed process
+    whose new parent, after the driver died, has not reaped it yet is dead)."""
+    return [pid for pid, started in snapshot.items()
+            if (st := _stat(pid)) is not None and st[1] == started and _state(pid) != "Z"]
 
 
-def wait_dead(snapshot: dict[int, int], timeout: float) -> list[int]:
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def wait_dead(snapshot: dict[int, int], timeout: float) -> list[str]:
+    """What of ``snapshot`` is still running after ``timeout`` seconds, as "pid: command line"."""
     deadline = time.monotonic() + timeout
     while alive(snapshot) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return alive(snapshot)
+    return [f"{pid}: {_cmdline(pid)}" for pid in alive(snapshot)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return "(gone)"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
