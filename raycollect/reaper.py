@@ -32,7 +32,10 @@ class Reaper:
     def start(cls) -> Reaper | None:
         if not Path("/proc/self/stat").exists():
             return None  # not Linux: ray.shutdown on the normal paths is all there is
-        proc = subprocess.Popen([sys.executable, "-m", "raycollect.reaper", str(os.getpid())],
+        # This file as a script, standard library only: ``-m raycollect.reaper`` imported the package (pyarrow
+        # and all, 0.6 s idle and seconds while Ray's start-up holds both cores), and a driver killed before
+        # the reaper's first look left Ray's agents running.
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid())],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         return cls(proc)
@@ -92,7 +95,7 @@ def main(argv: list[str]) -> int:
         gone.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    snapshot: dict[int, int] = {}
+    snapshot = {p: t for p, t in descendants(driver).items() if p != me}  # a first look at once, then polls
     while not gone.wait(POLL_SECONDS):
         snapshot = {p: t for p, t in descendants(driver).items() if p != me} or snapshot
     if released.is_set():
