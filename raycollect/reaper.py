@@ -95,12 +95,15 @@ def main(argv: list[str]) -> int:
         gone.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    snapshot = {p: t for p, t in descendants(driver).items() if p != me}  # a first look at once, then polls
+    def look() -> dict[int, int]:
+        return {p: t for p, t in descendants(driver).items() if p != me}
+
+    snapshot = look()  # a first look at once, then polls
     while not gone.wait(POLL_SECONDS):
-        snapshot = {p: t for p, t in descendants(driver).items() if p != me} or snapshot
+        snapshot = look() or snapshot
     if released.is_set():
         return 0
-    snapshot.update({p: t for p, t in descendants(driver).items() if p != me})
+    snapshot.update(look())
     for pid in _freeze(snapshot, me):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

@@ -211,7 +211,7 @@ def _batches(fh: Any, spec: TableSpec, header: bool) -> Iterator[pa.RecordBatch]
 
 def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
     """The CSV in line-aligned blocks of about BLOCK_BYTES, the header row, if any, dropped. Each byte is copied
-    once (into its block)."""
+    once, into its block (the first block once more, to drop the header; a partial last line once more)."""
     parts: list[bytes] = []
     size, first = 0, header
     while True:
@@ -244,7 +244,7 @@ def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
 _POLARS = {"time": pl.Int64, "text_time": pl.String, "date": pl.String, "float": pl.Float64, "int": pl.Int64,
            "bool": pl.Boolean, "str": pl.String}
 #: The Arrow type of each kind straight after parsing (epoch times stay int64 until their unit is known).
-_PARSED = {**ARROW, "time": pa.int64(), "text_time": pa.timestamp("us")}
+_PARSED = {**ARROW, "time": pa.int64()}
 _BLANK_LINE = re.compile(rb"^\r?\n", re.MULTILINE)
 
 
@@ -280,16 +280,19 @@ def _read(block: bytes, schema: dict[str, Any]) -> pl.DataFrame:
 
 
 def _typed(df: pl.DataFrame, block: bytes, line: int, spec: TableSpec) -> pa.Table:
-    """polars' columns as Arrow's, in the types ``_PARSED`` names (strings and text times cast by Arrow)."""
+    """polars' columns as Arrow's, in the types ``_PARSED`` names (strings, text times and dates cast by Arrow)."""
     table = df.to_arrow()
     cols = []
     for (name, kind), col in zip(spec.columns, table.columns, strict=True):
-        want = _PARSED[kind]
-        if col.type != want:
-            try:
-                col = (col.cast(pa.string()) if kind in ("str", "text_time", "date") else col).cast(want)
-            except pa.ArrowInvalid as exc:
-                raise ConversionError(f"{_lines(block, line)}, column {name}: {_reason(exc)}") from None
+        try:
+            if kind in ("str", "text_time", "date"):
+                col = col.cast(pa.string())  # polars hands strings over as large_string
+            if kind == "text_time":  # naive text, UTC in the archive: parsed as such, then marked UTC
+                col = col.cast(pa.timestamp("us")).cast(TIMESTAMP)
+            elif col.type != _PARSED[kind]:
+                col = col.cast(_PARSED[kind])
+        except pa.ArrowInvalid as exc:
+            raise ConversionError(f"{_lines(block, line)}, column {name}: {_reason(exc)}") from None
         cols.append(col)
     return pa.Table.from_arrays(cols, names=spec.names)
 
@@ -359,19 +362,12 @@ def _write(batches: Iterator[pa.RecordBatch], spec: TableSpec, src: Source, writ
 def _normalise(batch: pa.RecordBatch, spec: TableSpec, src: Source, units: dict[str, str]) -> pa.RecordBatch:
     cols: list[pa.Array] = []
     for (name, kind), col in zip(spec.columns, batch.columns, strict=True):
-        if kind == "time":
-            col = _epoch_to_timestamp(name, col, units)
-        elif kind == "text_time":
-            col = col.cast(TIMESTAMP)  # the archive's text times are UTC
-        cols.append(col)
+        cols.append(_epoch_to_timestamp(name, col, units) if kind == "time" else col)
     n = batch.num_rows
-    names = list(spec.names)
     if spec.adds_symbol:
         cols.append(pa.repeat(pa.scalar(src.symbol, pa.string()), n))
-        names.append("symbol")
     if spec.kline:
         cols.append(pa.repeat(pa.scalar(src.interval, pa.string()), n))
-        names.append("interval")
     return pa.RecordBatch.from_arrays(cols, schema=spec.schema)
 
 

@@ -281,8 +281,9 @@ def _now() -> dt.datetime:
 def _convert_batch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A Ray task: convert each file; every file gets a row (a failure is a row with its reason, not an error)."""
     # One conversion runs per CPU (num_cpus=1), so polars' parser gets one thread in this worker, not a pool of
-    # one per core in every worker (measured: 0.3-0.4 CPU-s more per 8 M rows, spent waiting). Read once, when
-    # polars is first imported in this process; a value the user set is kept.
+    # one per core in every worker (parsing 8 M trades rows: 1.14 CPU-s on one thread, 1.21 on two; the
+    # benchmark's wall time did not change measurably). Read once, when polars is first imported in this
+    # process; a value the user set is kept.
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
     from raycollect.silver.convert import ConversionError, Source, convert_file
 
