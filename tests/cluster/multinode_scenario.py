@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 import ray
 from ray.cluster_utils import Cluster
@@ -19,13 +20,18 @@ from raycollect.workflow import ArchiveCollectionWorkflow
 
 
 class NodeKiller(MetricsCollector):
-    """Removes one downloader node once 8 shards are done and that node has a ready actor (so its actors hold
-    or are handed shards: a fast engine finishes 8 one-file shards on one node before the other's actors
-    are ready), while others are in flight."""
+    """Removes one downloader node once 8 shards are done and that node has a ready actor, while shards are
+    still left to hand out, so its actors hold or are handed shards that must be requeued.
 
-    def __init__(self, cluster: Cluster, node: object) -> None:
+    A fast engine finishes one-file shards on the first node before the other node's actors are ready (on a
+    loaded machine, seconds later): until they are, each completed shard holds the driver for
+    ``hold_seconds``, so the run cannot end before the node to kill takes part."""
+
+    def __init__(self, cluster: Cluster, node: object, hold_seconds: float = 0.5, max_hold: float = 120.0) -> None:
         self.cluster, self.node, self.done, self.shards = cluster, node, False, 0
+        self.hold_seconds, self.max_hold, self.held = hold_seconds, max_hold, 0.0
         self.killed_node_id: str | None = None
+        self.killed_after: int | None = None  # shards completed when the node was removed
         self.ready_nodes: set[str] = set()
 
     def record_event(self, name: str, **fields: object) -> None:
@@ -34,12 +40,17 @@ class NodeKiller(MetricsCollector):
         if name == "actors_started":
             self.ready_nodes = {a["node_id"] for a in fields["actors"]}  # type: ignore[attr-defined]
         self.shards += name == "shard_completed"
-        if self.shards >= 8 and not self.done and self.node.node_id in self.ready_nodes:  # type: ignore[attr-defined]
+        victim_ready = self.node.node_id in self.ready_nodes  # type: ignore[attr-defined]
+        if self.shards >= 8 and not self.done and victim_ready:
             self.done = True
             self.killed_node_id = self.node.node_id  # type: ignore[attr-defined]
+            self.killed_after = self.shards
             # On the driver's thread, so the node is gone before the next shards are handed out: shards in
             # flight there, and every later one sent to its dead actors, must be requeued.
             self.cluster.remove_node(self.node, allow_graceful=False)
+        elif name == "shard_completed" and not self.done and not victim_ready and self.held < self.max_hold:
+            time.sleep(self.hold_seconds)
+            self.held += self.hold_seconds
 
 
 def main() -> None:
@@ -60,7 +71,8 @@ def main() -> None:
             "per_node": result["per_node"], "head": cluster.head_node.node_id,
             "downloaders": [w.node_id for w in workers],
             "killed": getattr(metrics, "killed_node_id", None), "error": result.get("error"),
-            "dispatch": getattr(metrics, "dispatch", None),
+            "dispatch": getattr(metrics, "dispatch", None), "killed_after": getattr(metrics, "killed_after", None),
+            "held_seconds": getattr(metrics, "held", None),
         }
         print("REPORT " + json.dumps(report))
         ray.shutdown()

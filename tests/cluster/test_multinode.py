@@ -43,6 +43,7 @@ def test_actors_spread_over_downloader_nodes_and_survive_a_lost_node(archive, tm
     out, report, rows = scenario(archive, tmp_path, "--kill-node", batch_size=1, data_types=["klines", "aggTrades"],
                                  intervals={"klines": ["1m", "1h"]})
     assert report["error"] is None and report["killed"] in report["downloaders"]
+    assert report["killed_after"] < 60 - 8, report  # removed with shards still to hand out (4 actors x 2 in flight)
     assert report["dispatch"]["replaced_actors"] >= 1  # the lost node's actors died and were replaced
     stats = report["stats"]
     assert (stats["total_tasks"], stats["successful_tasks"], stats["missing_tasks"], stats["failed_tasks"]) == (
