@@ -119,17 +119,25 @@ def dispatch(
                     break
             if _poll_ready(slots) and on_actors is not None:
                 on_actors([s.info for s in slots if s.info])
-            for i, slot in enumerate(slots):
-                while slot.ready and slot.load < inflight_per_actor:
-                    if queue:
-                        shard = queue.popleft()
-                    elif not exhausted:
-                        shard = next(shards, None)
-                        if shard is None:
+            # Every ready actor without work gets a shard first; then a second one each (queued in the actor,
+            # so it never waits for a round trip between shards), but only while the shards left outnumber the
+            # actors still starting: at the end of a run, or with one shard per actor, a shard waits for an
+            # actor about to be ready rather than queue behind another actor's shard.
+            starting = sum(s.starting for s in slots)
+            for depth in range(inflight_per_actor):
+                need = 1 if depth == 0 else starting + 1
+                for i, slot in enumerate(slots):
+                    if not slot.ready or slot.load != depth:
+                        continue
+                    while len(queue) < need and not exhausted:
+                        nxt = next(shards, None)
+                        if nxt is None:
                             exhausted = True
-                            break
-                    else:
+                        else:
+                            queue.append(nxt)
+                    if len(queue) < need:
                         break
+                    shard = queue.popleft()
                     ref = slot.handle.run_shard.remote(shard.shard_id, shard.tasks)
                     inflight[ref] = (i, slot.generation, shard)
                     slot.load += 1

@@ -179,10 +179,8 @@ class ArchiveCollectionWorkflow:
         shards = self._shards(stream.batches, resume)
         cap = cfg.num_actors or (cfg.max_actors if cfg.actor_resources else cfg.max_parallel_downloads)
         first = list(itertools.islice(shards, cap))  # peek: no Ray at all when nothing is left to fetch
-        if len(first) < cap:  # all the work is known and is less than one shard per actor: spread it over them
-            first = _spread(first, cap)
         if first and not self.stop.is_set():
-            self._dispatch(itertools.chain(first, shards), n_known=len(first) if len(first) < cap else None)
+            self._dispatch(first, shards, known=len(first) < cap)
 
     def _shards(self, batches: Iterator[pa.RecordBatch | pa.Table], resume: Resume) -> Iterator[Any]:
         """Shards of ``batch_size`` files to fetch; skipped files are recorded on the way."""
@@ -210,7 +208,9 @@ class ArchiveCollectionWorkflow:
         if n_pending:
             yield Shard(sid, pa.concat_tables(pending).combine_chunks())
 
-    def _dispatch(self, shards: Iterator[Any], *, n_known: int | None) -> None:
+    def _dispatch(self, first: list[Any], rest: Iterator[Any], *, known: bool) -> None:
+        """Run ``first`` then ``rest`` on downloader actors; ``known``: ``first`` is all the work (fewer shards
+        than the actor cap), so it is re-cut into one shard per actor that will run."""
         from raycollect.actors import actor_class, progress_counter
         from raycollect.cluster import RaySession, actor_slots
         from raycollect.dispatch import dispatch
@@ -227,7 +227,10 @@ class ArchiveCollectionWorkflow:
                 n = cfg.max_actors
             else:  # one machine: as many as its CPUs hold (each asks for ACTOR_CPUS)
                 n = max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources, cfg.downloader)))
-            n = min(n, n_known) if n_known else n
+            if known:  # e.g. 40 large files on 2 actors: 2 shards of 20, each actor's engine moves 20 at once
+                first = _spread(first, n)
+                n = min(n, len(first))
+            shards = itertools.chain(first, rest)
             settings = DownloaderSettings(
                 bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.transfers_per_actor,
                 timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
@@ -342,8 +345,8 @@ class ArchiveCollectionWorkflow:
 
 
 def _spread(shards: list[Any], parts: int) -> list[Any]:
-    """The files of ``shards`` re-cut into up to ``parts`` shards of equal size (40 large files: 8 shards of 5,
-    so every actor works, instead of one shard of 40 on one actor while the others idle)."""
+    """The files of ``shards`` re-cut into up to ``parts`` shards of equal size (40 large files on 2 actors: 2
+    shards of 20, so every actor works, instead of one shard of 40 on one actor while the other idles)."""
     total = sum(s.rows.num_rows for s in shards)
     if len(shards) >= min(parts, total) or not all(isinstance(s.rows, pa.Table) for s in shards):
         return shards

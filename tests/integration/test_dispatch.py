@@ -1,6 +1,7 @@
 """The ray.wait loop with real actors that die: no shard is ever dropped."""
 
 import os
+import time
 
 import pyarrow as pa
 import pytest
@@ -29,3 +30,36 @@ def test_shards_after_a_poison_shard_still_run_when_every_actor_is_restarting():
     assert lost == [(0, MAX_SHARD_ATTEMPTS)]
     assert sorted(results) == [1, 2]  # the one actor was being replaced when shard 0 was given up on
     assert stats["replaced_actors"] == MAX_SHARD_ATTEMPTS
+
+
+def test_a_shard_waits_for_an_actor_still_starting_rather_than_queue_behind_another(tmp_path):
+    """Two shards, two actors, the second slow to start: each actor runs one. Shard 0 holds its actor until
+    shard 1 has started; queued behind shard 0 on the first actor (a second shard in flight there), shard 1
+    would never start and shard 0 would report the wait timed out."""
+    started = tmp_path / "shard-1-started"
+
+    @ray.remote(num_cpus=0.5, max_restarts=0, max_task_retries=0)
+    class Worker:
+        def __init__(self, slow: bool) -> None:
+            if slow:
+                time.sleep(1.0)  # the first actor is ready first, and would be handed both shards
+
+        def info(self):
+            return {"pid": os.getpid()}
+
+        def run_shard(self, shard_id, tasks):
+            waited_out = False
+            if shard_id == 0:
+                deadline = time.monotonic() + 20
+                while not started.exists() and not (waited_out := time.monotonic() > deadline):
+                    time.sleep(0.05)
+            else:
+                started.touch()
+            return pa.RecordBatch.from_pydict({"pid": [os.getpid()], "waited_out": [waited_out]})
+
+    got = {}
+    stats = dispatch(iter([Shard(0, {"x": [0]}), Shard(1, {"x": [1]})]), lambda i: Worker.remote(i == 1), 2,
+                     lambda s, r: got.update({s.shard_id: r.to_pylist()[0]}), lambda s, why: None)
+    assert got[0]["waited_out"] is False and got[1]["waited_out"] is False
+    assert got[0]["pid"] != got[1]["pid"]
+    assert stats["replaced_actors"] == stats["requeued_shards"] == 0
