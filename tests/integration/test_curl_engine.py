@@ -2,14 +2,17 @@
 
 Objects larger than one part are fetched as parallel ranged GETs and hashed in order; an empty object (416 to
 the ranged first GET) is fetched whole; 503s are retried inside the engine; an object replaced between its
-parts is a transient failure, never a file stitched from two versions.
+parts is a transient failure, never a file stitched from two versions; a body is hashed while it arrives,
+an error body never.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +29,7 @@ from tests.fault_proxy import FaultProxy, Rule
 
 pytestmark = pytest.mark.integration
 BIG = next(k for k in REAL_KEYS if "aggTrades" in k)  # 1,327,162 bytes
+TRUTH = (Path(__file__).resolve().parents[2] / "raycollect" / "fixtures" / "binance-real" / BIG).read_bytes()
 
 
 def engine(endpoint: str, **kw: object):
@@ -41,7 +45,7 @@ def put(archive, key: str, body: bytes) -> None:
 def test_a_large_object_comes_in_parallel_parts_hashed_in_order(archive, tmp_path, monkeypatch):
     monkeypatch.setattr(curl_engine, "PART_BYTES", 100_000)  # 14 parts of the real 1.3 MB file
     monkeypatch.setattr(curl_engine, "INLINE_HASH_BYTES", 1000)
-    truth = (Path(__file__).resolve().parents[2] / "raycollect" / "fixtures" / "binance-real" / BIG).read_bytes()
+    truth = TRUTH
     with FaultProxy(archive.endpoint_url) as proxy:
         d = engine(proxy.endpoint_url)
         out = d.transfer([(BIG, str(tmp_path / "big.zip"))])[BIG]
@@ -113,6 +117,26 @@ class _ChangingObject(BaseHTTPRequestHandler):
         pass
 
 
+class _Trickle(BaseHTTPRequestHandler):
+    """Serves ranges of the real aggTrades zip slowly: 32 KiB every 10 ms (about 0.4 s for the whole file)."""
+
+    def do_GET(self) -> None:
+        first, last = (int(x) for x in self.headers["Range"].removeprefix("bytes=").split("-"))
+        last = min(last, len(TRUTH) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(TRUTH)}")
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        for pos in range(first, last + 1, 32 << 10):
+            self.wfile.write(TRUTH[pos:min(pos + (32 << 10), last + 1)])
+            self.wfile.flush()
+            time.sleep(0.01)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class _ShortRange(BaseHTTPRequestHandler):
     """Answers every ranged GET with 10 bytes while its Content-Range says the object has 20."""
 
@@ -140,6 +164,11 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 def changing_server() -> Iterator[str]:
     _ChangingObject.served = 0
     yield from serve(_ChangingObject)
+
+
+@pytest.fixture
+def trickle_server() -> Iterator[str]:
+    yield from serve(_Trickle)
 
 
 @pytest.fixture
@@ -172,3 +201,47 @@ def test_an_answer_shorter_than_its_content_range_is_transient_never_padded(shor
     d.close()
     assert (out.ok, out.transient, out.error) == (
         False, True, f"{key}: 10 bytes in an answer whose Content-Range says bytes 0-9/20")
+
+
+def hashed_ranges(monkeypatch) -> list[tuple[int, int]]:
+    """Every range the engine feeds to a digest, in the order it does (one object per test)."""
+    ranges: list[tuple[int, int]] = []
+    original = curl_engine._Object.hash_range
+
+    def record(self, start, end, buf):
+        ranges.append((start, end))
+        return original(self, start, end, buf)
+
+    monkeypatch.setattr(curl_engine._Object, "hash_range", record)
+    return ranges
+
+
+@pytest.mark.parametrize("part_bytes", [32 << 20, 300_000], ids=["one request", "five parts"])
+def test_a_body_is_hashed_while_it_arrives(trickle_server, tmp_path, monkeypatch, part_bytes):
+    monkeypatch.setattr(curl_engine, "PART_BYTES", part_bytes)
+    monkeypatch.setattr(curl_engine, "PROGRESS_HASH_BYTES", 100_000)
+    ranges = hashed_ranges(monkeypatch)
+    d = engine(trickle_server)
+    out = d.transfer([(BIG, str(tmp_path / "big.zip"))])[BIG]
+    d.close()
+    assert (out.ok, out.size, out.sha256) == (True, len(TRUTH), hashlib.sha256(TRUTH).hexdigest())
+    assert (tmp_path / "big.zip").read_bytes() == TRUTH
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(TRUTH)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # one contiguous prefix, in order
+    # The part at the end of the hashed prefix is hashed in pieces as it grows (the others, arriving beside it,
+    # when the prefix reaches them): hashed only when complete, there would be one range per request.
+    assert len(ranges) >= -(-len(TRUTH) // part_bytes) + 2, ranges
+
+
+def test_an_error_body_is_never_hashed_even_a_large_one(archive, tmp_path, monkeypatch):
+    monkeypatch.setattr(curl_engine, "PROGRESS_HASH_BYTES", 64)  # less than the 503's XML body
+    monkeypatch.setattr(curl_engine, "INLINE_HASH_BYTES", 32)
+    monkeypatch.setattr(curl_engine, "PROGRESS_HASH_SECONDS", 0.0)  # looks after every read: sees the whole 503
+    ranges = hashed_ranges(monkeypatch)
+    with FaultProxy(archive.endpoint_url, rules=[Rule(BIG, "slowdown", times=1)]) as proxy:
+        d = engine(proxy.endpoint_url)
+        out = d.transfer([(BIG, str(tmp_path / "big.zip"))])[BIG]
+        d.close()
+        assert proxy.injected["slowdown"] == 1
+    assert (out.ok, out.size, out.sha256) == (True, len(TRUTH), hashlib.sha256(TRUTH).hexdigest())
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(TRUTH)
