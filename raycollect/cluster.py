@@ -3,8 +3,9 @@
 Without an address raycollect starts a new local Ray, deliberately not Ray's "join whatever local
 cluster is recorded in /tmp/ray" default, which can point at a stale head; ``auto`` joins one started
 with ``ray start``. A local Ray that raycollect started is stopped when the run ends, on an interrupt,
-and (through :mod:`raycollect.reaper`) when the driver is killed. It starts without Ray's API server (the
-dashboard's head process), which nothing of a one-off local Ray uses: see :func:`_without_api_server`.
+and (through :mod:`raycollect.reaper`) when the driver is killed. It starts without the head processes a
+one-off, one-machine Ray never uses (the API server, the autoscaler's monitor, the log monitor): see
+:func:`_lean_local_ray`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class RaySession:
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address == "local":
             kwargs["include_dashboard"] = False  # a one-off cluster: skip the dashboard's start-up cost
-            with _without_api_server():
+            with _lean_local_ray():
                 ray.init(address=address, **kwargs)
         else:
             ray.init(address=address, **kwargs)
@@ -71,33 +72,49 @@ class RaySession:
             self.reaper.release()
 
 
-@contextlib.contextmanager
-def _without_api_server() -> Any:
-    """Inside: a new local Ray starts without its API server.
+#: Ray's head processes a local Ray of raycollect's does without, and what each would cost it (measured here).
+_SKIPPED_HEAD_PROCESSES = (
+    # The dashboard's head process (usage statistics, the job and state APIs), started even with
+    # include_dashboard=False; ray.init waits for it to register: 0.9 s of every start, about 1 CPU-s.
+    "start_api_server",
+    # The autoscaler (0.45 CPU-s while Ray starts, and 1 s of ray.shutdown unless killed first): one machine,
+    # nothing to scale.
+    "start_monitor",
+    # Streams workers' output to drivers (0.5 CPU-s while Ray starts): the driver runs with log_to_driver=False.
+    "start_log_monitor",
+)
 
-    Even with ``include_dashboard=False``, ``ray.init`` starts the dashboard's head process (for Ray's usage
-    statistics, the job and state APIs) and waits for it to register: measured here 0.9 s of every local
-    start (3.1-3.2 s instead of 3.9-4.4) and about 1 CPU-s that a two-core machine's first transfers then
-    compete with. A local Ray of raycollect's serves only this driver and stops with it; to watch a run in
-    the dashboard, start Ray with ``ray start --head`` and run with ``--ray-address auto``. ``Node`` is Ray's
-    private class (ray is pinned to 2.60 in pyproject.toml): if it moved, Ray starts as it always did.
+
+@contextlib.contextmanager
+def _lean_local_ray() -> Any:
+    """Inside: a new local Ray starts without the head processes in ``_SKIPPED_HEAD_PROCESSES``.
+
+    Together measured here: ``ray.init`` 2.1-3.2 s instead of 3.3-4.5 s, and about 2 CPU-s less that a
+    two-core machine's first transfers would compete with. A local Ray of raycollect's serves only this driver
+    and stops with it; to watch a run in the dashboard, start Ray with ``ray start --head`` and run with
+    ``--ray-address auto``. ``Node`` is Ray's private class (ray is pinned to 2.60 in pyproject.toml): a
+    method that moved is left alone, and Ray starts that process as it always did.
     """
     try:
         from ray._private.node import Node
-
-        original = Node.start_api_server
-    except (ImportError, AttributeError):
+    except ImportError:
         yield
         return
+    originals = {name: Node.__dict__[name] for name in _SKIPPED_HEAD_PROCESSES if name in Node.__dict__}
 
-    def skip(self: Any, *, include_dashboard: bool | None, raise_on_failure: bool) -> None:
+    def skip_api_server(self: Any, *, include_dashboard: bool | None, raise_on_failure: bool) -> None:
         self._webui_url = None  # what Ray records when its dashboard fails to start: no URL
 
-    Node.start_api_server = skip  # type: ignore[method-assign]
+    def skip(self: Any) -> None:
+        return None
+
+    for name in originals:
+        setattr(Node, name, skip_api_server if name == "start_api_server" else skip)
     try:
         yield
     finally:
-        Node.start_api_server = original  # type: ignore[method-assign]
+        for name, original in originals.items():
+            setattr(Node, name, original)
 
 
 def _stop_monitor() -> None:
@@ -106,7 +123,8 @@ def _stop_monitor() -> None:
     ``ray.shutdown()`` stops the head's processes one after another, each with SIGTERM and up to 1 s to exit; the
     monitor (the autoscaler, which a one-machine Ray does not use) measured the full second every time here, the
     others 0.01-0.03 s. Killed first, it is found dead and skipped: about 1 s off every local run. Ray's process
-    table is private, so anything unexpected leaves the shutdown as it was.
+    table is private, so anything unexpected leaves the shutdown as it was. (A local Ray of raycollect's has a
+    monitor only when :func:`_lean_local_ray` could not skip it.)
     """
     try:
         import ray._private.ray_constants as rc

@@ -55,9 +55,9 @@ def ray_local() -> Iterator[None]:
 
     import ray
 
-    from raycollect.cluster import _without_api_server
+    from raycollect.cluster import _lean_local_ray
 
-    with _without_api_server():  # as raycollect starts its own: about 1 s and 1 CPU-s less
+    with _lean_local_ray():  # as raycollect starts its own: about 1-2 s and 2 CPU-s less
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)
     yield

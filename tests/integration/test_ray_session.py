@@ -1,5 +1,5 @@
-"""A local Ray that raycollect starts (raycollect.cluster.RaySession): up without Ray's API server, usable by
-actors, and Ray's own start-up code left as it was."""
+"""A local Ray that raycollect starts (raycollect.cluster.RaySession): up without Ray's API server, autoscaler
+monitor and log monitor, usable by actors, and Ray's own start-up code left as it was."""
 
 import json
 import os
@@ -20,7 +20,8 @@ from ray._private import worker
 from ray._private.node import Node
 from raycollect.cluster import RaySession
 
-original = Node.start_api_server
+names = ("start_api_server", "start_monitor", "start_log_monitor")
+original = {n: getattr(Node, n) for n in names}
 with RaySession():
     @ray.remote(num_cpus=0.5)
     class Echo:
@@ -29,21 +30,24 @@ with RaySession():
 
     pid = ray.get(Echo.remote().pid.remote(), timeout=60)
     types = sorted(worker._global_node.all_processes)
-    patched_inside = Node.start_api_server is not original
-print("REPORT " + json.dumps({"types": types, "actor_pid": pid, "driver_pid": os.getpid(),
-                              "restored": Node.start_api_server is original, "patched_inside": patched_inside,
-                              "up_after": ray.is_initialized(), "dashboard": rc.PROCESS_TYPE_DASHBOARD}))
+    patched_inside = any(getattr(Node, n) is not original[n] for n in names)
+skipped = [rc.PROCESS_TYPE_DASHBOARD, rc.PROCESS_TYPE_MONITOR, rc.PROCESS_TYPE_LOG_MONITOR]
+restored = all(getattr(Node, n) is original[n] for n in names)
+print("REPORT " + json.dumps({"types": types, "actor_pid": pid, "driver_pid": os.getpid(), "restored": restored,
+                              "patched_inside": patched_inside, "up_after": ray.is_initialized(),
+                              "skipped": skipped}))
 """
 
 
-def test_a_local_ray_starts_without_its_api_server_and_runs_actors():
+def test_a_local_ray_starts_without_the_head_processes_it_never_uses_and_runs_actors():
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=180, cwd=ROOT,
                           env=env)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("REPORT ")), None)
     assert line, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads(line[len("REPORT "):])
-    assert report["dashboard"] not in report["types"]  # Ray's API server (the dashboard head) never started
+    assert report["skipped"] == ["dashboard", "monitor", "log_monitor"]
+    assert not set(report["skipped"]) & set(report["types"])  # none of them was started
     assert {"gcs_server", "raylet"} <= set(report["types"])
     assert report["actor_pid"] != report["driver_pid"]  # an actor ran in a worker of that Ray
     # Ray's own start-up code is patched only while raycollect's ray.init runs, and Ray is stopped after.
