@@ -20,8 +20,6 @@ from urllib.parse import urlsplit
 from raycollect.errors import ConfigurationError
 from raycollect.reaper import Reaper
 
-log = logging.getLogger(__name__)
-
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 _AUTH_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to a copy of the cluster's token (on the head node: "
               "~/.ray/auth_token), or RAY_AUTH_TOKEN to its value")
@@ -65,8 +63,6 @@ class RaySession:
             return
         import ray
 
-        if self.reaper is not None:  # a local Ray of ours
-            _stop_monitor()
         ray.shutdown()
         if self.reaper is not None:
             self.reaper.release()
@@ -77,8 +73,8 @@ _SKIPPED_HEAD_PROCESSES = (
     # The dashboard's head process (usage statistics, the job and state APIs), started even with
     # include_dashboard=False; ray.init waits for it to register: 0.9 s of every start, about 1 CPU-s.
     "start_api_server",
-    # The autoscaler (0.45 CPU-s while Ray starts, and 1 s of ray.shutdown unless killed first): one machine,
-    # nothing to scale.
+    # The autoscaler (0.45 CPU-s while Ray starts, and the full 1 s of SIGTERM grace that ray.shutdown gives each
+    # process in turn, every time here): one machine, nothing to scale.
     "start_monitor",
     # Streams workers' output to drivers (0.5 CPU-s while Ray starts): the driver runs with log_to_driver=False.
     "start_log_monitor",
@@ -89,11 +85,11 @@ _SKIPPED_HEAD_PROCESSES = (
 def _lean_local_ray() -> Any:
     """Inside: a new local Ray starts without the head processes in ``_SKIPPED_HEAD_PROCESSES``.
 
-    Together measured here: ``ray.init`` 2.1-3.2 s instead of 3.3-4.5 s, and about 2 CPU-s less that a
-    two-core machine's first transfers would compete with. A local Ray of raycollect's serves only this driver
-    and stops with it; to watch a run in the dashboard, start Ray with ``ray start --head`` and run with
-    ``--ray-address auto``. ``Node`` is Ray's private class (ray is pinned to 2.60 in pyproject.toml): a
-    method that moved is left alone, and Ray starts that process as it always did.
+    Together measured here: ``ray.init`` 2.0-3.2 s instead of 3.9-4.4 s, ``ray.shutdown`` 0.15-0.4 s instead of
+    1.2-1.5 s, and about 2 CPU-s less that a two-core machine's first transfers would compete with. A local Ray
+    of raycollect's serves only this driver and stops with it; to watch a run in the dashboard, start Ray with
+    ``ray start --head`` and run with ``--ray-address auto``. ``Node`` is Ray's private class (ray is pinned to
+    2.60 in pyproject.toml): a method that moved is left alone, and Ray starts that process as it always did.
     """
     try:
         from ray._private.node import Node
@@ -115,27 +111,6 @@ def _lean_local_ray() -> Any:
     finally:
         for name, original in originals.items():
             setattr(Node, name, original)
-
-
-def _stop_monitor() -> None:
-    """SIGKILL the local Ray's autoscaler monitor, before ``ray.shutdown()``.
-
-    ``ray.shutdown()`` stops the head's processes one after another, each with SIGTERM and up to 1 s to exit; the
-    monitor (the autoscaler, which a one-machine Ray does not use) measured the full second every time here, the
-    others 0.01-0.03 s. Killed first, it is found dead and skipped: about 1 s off every local run. Ray's process
-    table is private, so anything unexpected leaves the shutdown as it was. (A local Ray of raycollect's has a
-    monitor only when :func:`_lean_local_ray` could not skip it.)
-    """
-    try:
-        import ray._private.ray_constants as rc
-        from ray._private import worker
-
-        for info in worker._global_node.all_processes.get(rc.PROCESS_TYPE_MONITOR, []):
-            if info.process.poll() is None:
-                info.process.kill()
-                info.process.wait(timeout=1)
-    except Exception:  # Ray's internals moved: the ordinary shutdown still stops it
-        log.debug("could not stop Ray's monitor ahead of shutdown", exc_info=True)
 
 
 def check_cluster(address: str | None) -> None:

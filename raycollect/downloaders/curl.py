@@ -133,9 +133,11 @@ class _Request:
     def growing_prefix(self) -> bool:
         """True when this request's body is the object's bytes at the end of its hashed prefix, and is large
         enough to hash while it arrives (a 206 part, or the first answer, whole or ranged)."""
+        if self.body_bytes < PROGRESS_HASH_BYTES:  # nearly every request: the check that rejects it comes first
+            return False
         obj = self.obj
         ok = self.status == 206 or (self.status == 200 and self.offset == 0)
-        return (ok and self.body_bytes >= PROGRESS_HASH_BYTES and self.sink is not None and obj.failed is None
+        return (ok and self.sink is not None and obj.failed is None
                 and self.offset <= obj.hashed_to < self.offset + self.body_bytes)
 
     def open_sink(self) -> None:

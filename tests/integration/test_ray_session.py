@@ -30,11 +30,11 @@ with RaySession():
 
     pid = ray.get(Echo.remote().pid.remote(), timeout=60)
     types = sorted(worker._global_node.all_processes)
-    patched_inside = any(getattr(Node, n) is not original[n] for n in names)
+    still_patched_after_init = any(getattr(Node, n) is not original[n] for n in names)
 skipped = [rc.PROCESS_TYPE_DASHBOARD, rc.PROCESS_TYPE_MONITOR, rc.PROCESS_TYPE_LOG_MONITOR]
 restored = all(getattr(Node, n) is original[n] for n in names)
 print("REPORT " + json.dumps({"types": types, "actor_pid": pid, "driver_pid": os.getpid(), "restored": restored,
-                              "patched_inside": patched_inside, "up_after": ray.is_initialized(),
+                              "still_patched_after_init": still_patched_after_init, "up_after": ray.is_initialized(),
                               "skipped": skipped}))
 """
 
@@ -51,4 +51,4 @@ def test_a_local_ray_starts_without_the_head_processes_it_never_uses_and_runs_ac
     assert {"gcs_server", "raylet"} <= set(report["types"])
     assert report["actor_pid"] != report["driver_pid"]  # an actor ran in a worker of that Ray
     # Ray's own start-up code is patched only while raycollect's ray.init runs, and Ray is stopped after.
-    assert (report["patched_inside"], report["restored"], report["up_after"]) == (False, True, False)
+    assert (report["still_patched_after_init"], report["restored"], report["up_after"]) == (False, True, False)
