@@ -214,6 +214,32 @@ def test_a_bad_row_deep_in_a_big_file_is_named_by_its_line(tmp_path, monkeypatch
         convert_file(source(KLINE, path), tmp_path / "o.parquet")
 
 
+def test_the_keys_columns_are_one_value_dictionaries_that_read_back_as_strings(tmp_path, monkeypatch):
+    import polars as pl
+
+    monkeypatch.setattr(convert, "BLOCK_BYTES", 1000)  # many blocks: each has its own one-value dictionary
+    monkeypatch.setattr(convert, "ROW_GROUP_ROWS", 200)
+    monkeypatch.setattr(convert, "READ_BYTES", 100)  # many inflate reads, too
+    rows = [kline_line(T0 + i * 1000) for i in range(500)]
+    out = tmp_path / "o.parquet"
+    facts = convert_file(source(KLINE, zip_of(tmp_path, KLINE, "\n".join(rows) + "\n")), out)
+    meta = pq.ParquetFile(out).metadata
+    assert facts["rows"] == 500 and meta.num_row_groups >= 3
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    for name in ("symbol", "interval"):
+        for rg in range(meta.num_row_groups):
+            col = meta.row_group(rg).column(names.index(name))
+            assert "RLE_DICTIONARY" in col.encodings and col.total_compressed_size < 200, (name, col)
+    assert meta.metadata is None or b"ARROW:schema" not in meta.metadata
+    t = pq.read_table(out)
+    assert t.schema == table_spec("spot", "klines").schema  # plain strings, timestamp[us, tz=UTC]
+    assert set(t.column("symbol").to_pylist()) == {"BTCUSDT"} and set(t.column("interval").to_pylist()) == {"1h"}
+    df = pl.read_parquet(out)
+    assert (df.schema["symbol"], df.schema["interval"], df.schema["open_time"]) == (
+        pl.String, pl.String, pl.Datetime("us", "UTC"))
+    assert df["open_time"].to_list()[-1] == dt.datetime(2024, 1, 1, 0, 8, 19, tzinfo=UTC)
+
+
 def test_blocks_split_on_line_ends_and_keep_every_byte(monkeypatch):
     monkeypatch.setattr(convert, "BLOCK_BYTES", 64)
     text = b"".join(b"%d,%s\n" % (i, b"x" * (i % 50)) for i in range(300))
