@@ -8,6 +8,7 @@ to fetch. ``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()``, ``g
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -100,6 +101,11 @@ class ArchiveCollectionWorkflow:
         self.actors_started = 0
         self.notes: list[str] = []
         self.discovery: Any = None
+        self._kept = contextlib.ExitStack()  # a Ray kept up for the conversion after collection (_ray_session)
+        with self._kept:
+            return self._execute(run_id, started, t0)
+
+    def _execute(self, run_id: str, started: dt.datetime, t0: float) -> RunResult:
         from raycollect.paths import check_paths_for_ray_job
 
         check_paths_for_ray_job(self.config.output_directory, self.config.manifest_directory,
@@ -212,12 +218,12 @@ class ArchiveCollectionWorkflow:
         """Run ``first`` then ``rest`` on downloader actors; ``known``: ``first`` is all the work (fewer shards
         than the actor cap), so it is re-cut into one shard per actor that will run."""
         from raycollect.actors import actor_class, progress_counter
-        from raycollect.cluster import RaySession, actor_slots
+        from raycollect.cluster import actor_slots
         from raycollect.dispatch import dispatch
         from raycollect.downloaders import DownloaderSettings
 
         cfg = self.config
-        with RaySession(self.ray_address):
+        with self._ray_session():
             self._signals()  # ray.init installs its own SIGTERM handler: ours must win
             if cfg.num_actors:
                 n = cfg.num_actors
@@ -281,6 +287,18 @@ class ArchiveCollectionWorkflow:
             stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=tick, tick_seconds=0.5,
                              on_actors=on_actors, stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0)
             self.metrics.record_event("dispatch_finished", run_id=self.run_id, **stats)
+
+    def _ray_session(self) -> contextlib.AbstractContextManager[Any]:
+        """Ray for this run's actors. With ``convert``, a Ray this run starts stays up for the conversion after
+        the collection, and stops when ``execute`` returns: one start instead of two (``ray.init`` of a local Ray
+        is 2-3 s here). Without, it stops once the actors are done, as before."""
+        from raycollect.cluster import RaySession
+
+        session = RaySession(self.ray_address)
+        if not self.config.convert:
+            return session
+        self._kept.enter_context(session)
+        return contextlib.nullcontext()
 
     def _record(self, table: pa.Table, shard: Any = None) -> None:
         self.writer.add(table)

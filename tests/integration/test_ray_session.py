@@ -1,5 +1,6 @@
 """A local Ray that raycollect starts (raycollect.cluster.RaySession): up without Ray's API server, autoscaler
-monitor and log monitor, usable by actors, and Ray's own start-up code left as it was."""
+monitor and log monitor, usable by actors, and Ray's own start-up code left as it was; with ``convert: true``,
+one Ray for the collection and the conversion after it."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.conftest import collect_config
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.integration
@@ -52,3 +54,35 @@ def test_a_local_ray_starts_without_the_head_processes_it_never_uses_and_runs_ac
     assert report["actor_pid"] != report["driver_pid"]  # an actor ran in a worker of that Ray
     # Ray's own start-up code is patched only while raycollect's ray.init runs, and Ray is stopped after.
     assert (report["still_patched_after_init"], report["restored"], report["up_after"]) == (False, True, False)
+
+
+CONVERT_SCRIPT = r"""
+import json, sys
+import ray
+from raycollect.workflow import ArchiveCollectionWorkflow
+
+starts = []
+init = ray.init
+def counted(*args, **kwargs):
+    starts.append(kwargs.get("address"))
+    return init(*args, **kwargs)
+ray.init = counted
+result = ArchiveCollectionWorkflow(json.loads(sys.argv[1]), show_progress=False).execute()
+print("REPORT " + json.dumps({"starts": starts, "counts": result.counts, "converted": result.conversion.counts,
+                              "rows": result.conversion.rows, "up_after": ray.is_initialized()}))
+"""
+
+
+def test_collection_and_its_conversion_share_one_local_ray_which_is_stopped_after(archive, tmp_path):
+    cfg = collect_config(archive, tmp_path / "out", markets=["spot"], symbols=["BTCUSDT"], data_types=["klines"],
+                         intervals={"klines": ["1h"]}, date_range={"start": "2024-01-30", "end": "2024-01-31"},
+                         convert=True)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([sys.executable, "-c", CONVERT_SCRIPT, json.dumps(cfg)], capture_output=True, text=True,
+                          timeout=240, cwd=ROOT, env=env)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("REPORT ")), None)
+    assert line, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads(line[len("REPORT "):])
+    assert report["counts"]["success"] == 2 and report["converted"]["converted"] == 2, report
+    assert report["rows"] == 48  # two days of hourly candles
+    assert (report["starts"], report["up_after"]) == (["local"], False)  # one ray.init, and Ray is down after
