@@ -78,13 +78,16 @@ class Source:
     period: dt.date
 
 
-def convert_file(src: Source, dst: Path) -> dict[str, Any]:
-    """Convert ``src`` to ``dst``; returns the facts for the conversion manifest (raises ConversionError)."""
+def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None) -> dict[str, Any]:
+    """Convert ``src`` to ``dst``; returns the facts for the conversion manifest (raises ConversionError).
+
+    The output is written to a temporary file in ``tmp_dir`` (default: beside ``dst``; on the same filesystem,
+    so the commit is a rename) and renamed to ``dst`` only when complete."""
     t0 = time.monotonic()
     spec = table_spec(src.market, src.data_type)
     quality = Quality.for_file(spec, src.interval, src.partition, src.period)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
+    tmp = (tmp_dir or dst.parent) / f".{dst.name}.{secrets.token_hex(4)}.tmp"
     strings, encodings = _encodings(spec)
     try:
         with zipfile.ZipFile(src.path) as zf:

@@ -30,6 +30,7 @@ from raycollect.manifest.schema import COLLECTED
 from raycollect.manifest.writer import new_run_id
 from raycollect.result import EXIT_FAILED, EXIT_OK
 from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
+from raycollect.staging import LOCAL_STAGING, StagingArea, sweep
 
 log = logging.getLogger(__name__)
 #: A task converts files until it holds this many bytes of zips (or BATCH_FILES files): small files share a
@@ -113,12 +114,14 @@ class SilverJob:
         totals = {"rows": 0, "bytes_in": 0, "bytes_out": 0}
         failures: list[tuple[str, str]] = []
         quality: dict[str, int] = {}
+        staging = silver / LOCAL_STAGING  # each task's temporary outputs; those of dead tasks are swept
+        sweep(staging)
         if todo.num_rows:
             from raycollect.progress import Progress
 
             progress = Progress(todo.num_rows, enabled=self.show_progress, label="convert")
             progress.start(todo.num_rows)
-            for row in self._run(todo):
+            for row in self._run(todo, staging):
                 writer.add(row)
                 counts[row["status"]] += 1
                 if row["status"] == "failed":
@@ -130,6 +133,7 @@ class SilverJob:
                         quality[name] = quality.get(name, 0) + 1
                 progress.add(1, row.get("bytes_in") or 0, 1 if row["status"] == "failed" else 0)
             progress.close()
+            sweep(staging)  # a task killed mid-file (its worker died) left its temporary output there
         writer.flush()
         return ConversionResult(run_id, counts, totals["rows"], totals["bytes_in"], totals["bytes_out"],
                                 time.monotonic() - t0, str(silver), str(mdir), tuple(failures), quality)
@@ -183,7 +187,7 @@ class SilverJob:
             counts["superseded"] += fresh.num_rows
 
     # --- on Ray ---
-    def _run(self, todo: pa.Table) -> Iterator[dict[str, Any]]:
+    def _run(self, todo: pa.Table, staging: Path) -> Iterator[dict[str, Any]]:
         import ray
 
         from raycollect.cluster import RaySession
@@ -193,7 +197,7 @@ class SilverJob:
             task = ray.remote(num_cpus=1, max_retries=1)(_convert_batch)
             inflight: dict[Any, list[dict[str, Any]]] = {}
             for batch in _batches(todo):
-                inflight[task.remote(batch)] = batch
+                inflight[task.remote(batch, str(staging))] = batch
                 if len(inflight) >= cpus * INFLIGHT_PER_CPU:
                     yield from _collect_one(inflight)
             while inflight:
@@ -278,8 +282,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _convert_batch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A Ray task: convert each file; every file gets a row (a failure is a row with its reason, not an error)."""
+def _convert_batch(rows: list[dict[str, Any]], staging: str) -> list[dict[str, Any]]:
+    """A Ray task: convert each file; every file gets a row (a failure is a row with its reason, not an error).
+
+    Each output is written in this task's staging directory below ``staging`` (held by this process's flock:
+    if the worker dies, the next sweep removes what it left) and renamed into place when complete."""
     # One conversion runs per CPU (num_cpus=1), so polars' parser gets one thread in this worker, not a pool of
     # one per core in every worker (parsing 8 M trades rows: 1.14 CPU-s on one thread, 1.21 on two; the
     # benchmark's wall time did not change measurably). Read once, when polars is first imported in this
@@ -288,15 +295,17 @@ def _convert_batch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from raycollect.silver.convert import ConversionError, Source, convert_file
 
     out = []
-    for row in rows:
-        src = Source(row["key"], row["source_path"], row["market"], row["data_type"], row["symbol"], row["interval"],
-                     row["partition"], row["period"])
-        try:
-            facts = convert_file(src, Path(row["output_path"]))
-            out.append({**_base(row), **facts, "status": "converted", "error": None, "converted_at": _now()})
-        except ConversionError as exc:
-            out.append({**_base(row), "status": "failed", "error": str(exc), "converted_at": _now()})
-        except Exception as exc:  # noqa: BLE001 - a bug of ours fails this file, with the words to report it
-            out.append({**_base(row), "status": "failed", "converted_at": _now(),
-                        "error": f"internal error (please report): {type(exc).__name__}: {exc}"[:500]})
+    with StagingArea(Path(staging), f"convert-{os.getpid()}") as area:
+        tmp_dir = area.shard_dir()
+        for row in rows:
+            src = Source(row["key"], row["source_path"], row["market"], row["data_type"], row["symbol"],
+                         row["interval"], row["partition"], row["period"])
+            try:
+                facts = convert_file(src, Path(row["output_path"]), tmp_dir=tmp_dir)
+                out.append({**_base(row), **facts, "status": "converted", "error": None, "converted_at": _now()})
+            except ConversionError as exc:
+                out.append({**_base(row), "status": "failed", "error": str(exc), "converted_at": _now()})
+            except Exception as exc:  # noqa: BLE001 - a bug of ours fails this file, with the words to report it
+                out.append({**_base(row), "status": "failed", "converted_at": _now(),
+                            "error": f"internal error (please report): {type(exc).__name__}: {exc}"[:500]})
     return out

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import subprocess
+import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -110,6 +112,43 @@ def test_a_republished_zip_is_converted_again_and_its_output_replaced(archive, t
                       f"WHERE key = '{key}' AND status = 'converted' ORDER BY converted_at").fetchall()
     assert rows == [(first, 3), (second, 24)]
     assert convert(cfg).counts["skipped"] == 1
+
+
+HOLD_STAGING = r"""
+import sys, time
+from pathlib import Path
+from raycollect.staging import StagingArea
+area = StagingArea(Path(sys.argv[1]), "convert-999").open()  # as a conversion task holds its own
+tmp = area.shard_dir() / ".ZZKUSDT-1h-2024-03-01.parquet.0badcafe.tmp"
+tmp.write_bytes(b"PAR1 half a Parquet file")
+print(tmp, flush=True)
+time.sleep(300)
+"""
+
+
+def test_what_a_killed_conversion_task_left_is_swept_by_the_next_run_and_a_live_ones_is_not(archive, tmp_path):
+    key = "data/spot/daily/klines/ZZKUSDT/1h/ZZKUSDT-1h-2024-03-01.zip"
+    publish(archive, key, candles(dt.date(2024, 3, 1), 24))
+    cfg = own_series(archive, tmp_path, "ZZKUSDT", "2024-03-01", "2024-03-01")
+    collect(cfg)
+    staging = tmp_path / "silver" / ".raycollect-staging"
+    task = subprocess.Popen([sys.executable, "-c", HOLD_STAGING, str(staging)], stdout=subprocess.PIPE, text=True)
+    try:
+        left = Path(task.stdout.readline().strip())
+        assert left.read_bytes() == b"PAR1 half a Parquet file"
+        assert convert(cfg).counts["converted"] == 1
+        assert left.exists()  # its owner is alive: never touched
+        task.kill()  # the worker dies mid-file, as under the OOM killer
+        task.wait(timeout=30)
+    finally:
+        if task.poll() is None:
+            task.kill()
+            task.wait(timeout=30)
+    assert convert(cfg).counts == {"converted": 0, "skipped": 1, "failed": 0, "superseded": 0}
+    assert not staging.exists()  # swept, the staging root with it
+    out = tmp_path / "silver" / "spot" / "klines" / "ZZKUSDT" / "1h"
+    assert sorted(p.name for p in out.iterdir()) == ["ZZKUSDT-1h-2024-03-01.parquet"]  # no temporary beside it
+    assert pq.read_table(out / "ZZKUSDT-1h-2024-03-01.parquet").num_rows == 24
 
 
 def test_days_a_monthly_file_holds_are_superseded_and_their_output_removed(archive, tmp_path):

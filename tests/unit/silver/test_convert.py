@@ -201,6 +201,25 @@ def test_a_file_that_does_not_parse_fails_with_its_reason_and_keeps_the_old_outp
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "o.parquet"])  # no temporary left
 
 
+def test_with_a_staging_directory_the_temporary_output_is_written_there_and_renamed_into_place(tmp_path,
+                                                                                             monkeypatch):
+    staging, out = tmp_path / "staging", tmp_path / "out"
+    staging.mkdir()
+    renames: list[tuple[Path, Path]] = []
+    replace = convert.os.replace
+    monkeypatch.setattr(convert.os, "replace", lambda a, b: (renames.append((Path(a), Path(b))), replace(a, b)))
+    good = zip_of(tmp_path, KLINE, "\n".join(kline_line(T0 + i * 1000) for i in range(10)) + "\n")
+    facts = convert_file(source(KLINE, good), out / "o.parquet", tmp_dir=staging)
+    assert facts["rows"] == 10 and pq.read_table(out / "o.parquet").num_rows == 10
+    assert [(a.parent, a.name.startswith(".o.parquet."), b) for a, b in renames] == [
+        (staging, True, out / "o.parquet")]
+    assert list(staging.iterdir()) == [] and [p.name for p in out.iterdir()] == ["o.parquet"]
+    bad = zip_of(tmp_path, KLINE, kline_line(T0) + "\nnot,a,candle\n")
+    with pytest.raises(ConversionError):
+        convert_file(source(KLINE, bad), out / "o.parquet", tmp_dir=staging)
+    assert list(staging.iterdir()) == [] and pq.read_table(out / "o.parquet").num_rows == 10  # the good one stays
+
+
 def test_a_bad_row_deep_in_a_big_file_is_named_by_its_line(tmp_path, monkeypatch):
     monkeypatch.setattr(convert, "BLOCK_BYTES", 1000)  # many blocks, so the line number crosses block edges
     rows = [kline_line(T0 + i * 1000) for i in range(500)]
