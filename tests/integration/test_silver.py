@@ -149,6 +149,9 @@ def test_what_a_killed_conversion_task_left_is_swept_by_the_next_run_and_a_live_
     out = tmp_path / "silver" / "spot" / "klines" / "ZZKUSDT" / "1h"
     assert sorted(p.name for p in out.iterdir()) == ["ZZKUSDT-1h-2024-03-01.parquet"]  # no temporary beside it
     assert pq.read_table(out / "ZZKUSDT-1h-2024-03-01.parquet").num_rows == 24
+    (out / "ZZKUSDT-1h-2024-03-01.parquet").unlink()  # an output deleted by hand is converted again
+    assert convert(cfg).counts == {"converted": 1, "skipped": 0, "failed": 0, "superseded": 0}
+    assert pq.read_table(out / "ZZKUSDT-1h-2024-03-01.parquet").num_rows == 24
 
 
 def test_days_a_monthly_file_holds_are_superseded_and_their_output_removed(archive, tmp_path):
