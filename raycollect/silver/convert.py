@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import io
 import os
 import re
 import secrets
+import shutil
 import struct
 import time
 import zipfile
@@ -97,7 +99,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None) -> dict
                 store_schema=False) as writer:
             header = _has_header(fh.peek(1))
             units = _write(_tables(fh, spec, header), spec, src, writer, quality)
-        os.replace(tmp, dst)
+        _commit(tmp, dst)
     except BaseException as exc:
         _unlink(tmp)  # a failed conversion leaves no partial file and the previous output as it was
         if isinstance(exc, _UNREADABLE) and not isinstance(exc, ConversionError):
@@ -105,6 +107,25 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None) -> dict
         raise
     return {"header": header, "time_unit": units or None, "bytes_in": os.path.getsize(src.path),
             "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **quality.facts()}
+
+
+def _commit(tmp: Path, dst: Path) -> None:
+    """Rename ``tmp`` to ``dst``. Across filesystems (a mount point inside silver) it is copied beside ``dst``
+    first, so the output still appears whole, in one rename, and never half-written under its name."""
+    try:
+        os.replace(tmp, dst)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    near = dst.with_name(tmp.name)
+    try:
+        shutil.copyfile(tmp, near)
+        os.replace(near, dst)
+    except BaseException:
+        _unlink(near)
+        raise
+    _unlink(tmp)
 
 
 def _encodings(spec: TableSpec) -> tuple[list[str], dict[str, str]]:

@@ -220,6 +220,28 @@ def test_with_a_staging_directory_the_temporary_output_is_written_there_and_rena
     assert list(staging.iterdir()) == [] and pq.read_table(out / "o.parquet").num_rows == 10  # the good one stays
 
 
+def test_a_staging_directory_on_another_filesystem_still_commits_the_output_whole(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    staging, out = tmp_path / "staging", tmp_path / "out"
+    staging.mkdir()
+    replace, calls = os.replace, []
+
+    def across(a, b):  # a rename out of the staging directory crosses filesystems
+        calls.append((Path(a).parent.name, Path(b).parent.name))
+        if Path(a).parent == staging:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return replace(a, b)
+
+    monkeypatch.setattr(convert.os, "replace", across)
+    good = zip_of(tmp_path, KLINE, "\n".join(kline_line(T0 + i * 1000) for i in range(10)) + "\n")
+    assert convert_file(source(KLINE, good), out / "o.parquet", tmp_dir=staging)["rows"] == 10
+    assert calls == [("staging", "out"), ("out", "out")]  # then copied beside the output, and renamed there
+    assert pq.read_table(out / "o.parquet").num_rows == 10
+    assert list(staging.iterdir()) == [] and [p.name for p in out.iterdir()] == ["o.parquet"]
+
+
 def test_a_bad_row_deep_in_a_big_file_is_named_by_its_line(tmp_path, monkeypatch):
     monkeypatch.setattr(convert, "BLOCK_BYTES", 1000)  # many blocks, so the line number crosses block edges
     rows = [kline_line(T0 + i * 1000) for i in range(500)]
