@@ -401,13 +401,12 @@ def _write(tables: Iterator[pa.Table], spec: TableSpec, src: Source, writer: pq.
            quality: Quality) -> str:
     """Normalise each block, feed the quality checks, write row groups; returns the time unit found."""
     units: dict[str, str] = {}
-    schema = _write_schema(spec)
     pending: list[pa.Table] = []
     rows = 0
     for table in tables:
         if table.num_rows == 0:
             continue
-        table = _normalise(table, spec, src, units, schema)
+        table = _normalise(table, spec, src, units, writer.schema)
         quality.add(table.column(spec.time_column))
         pending.append(table)
         rows += table.num_rows
@@ -425,8 +424,7 @@ def _normalise(table: pa.Table, spec: TableSpec, src: Source, units: dict[str, s
     cols: list[pa.ChunkedArray | pa.Array] = []
     for (name, kind), col in zip(spec.columns, table.columns, strict=True):
         cols.append(_epoch_to_timestamp(name, col, units) if kind == "time" else col)
-    values = {"symbol": src.symbol, "interval": src.interval}
-    cols.extend(_key_column(values[name], table.num_rows) for name in _added(spec))
+    cols.extend(_key_column(getattr(src, name), table.num_rows) for name in _added(spec))
     return pa.Table.from_arrays(cols, schema=schema)
 
 

@@ -45,14 +45,13 @@ def put(archive, key: str, body: bytes) -> None:
 def test_a_large_object_comes_in_parallel_parts_hashed_in_order(archive, tmp_path, monkeypatch):
     monkeypatch.setattr(curl_engine, "PART_BYTES", 100_000)  # 14 parts of the real 1.3 MB file
     monkeypatch.setattr(curl_engine, "INLINE_HASH_BYTES", 1000)
-    truth = TRUTH
     with FaultProxy(archive.endpoint_url) as proxy:
         d = engine(proxy.endpoint_url)
         out = d.transfer([(BIG, str(tmp_path / "big.zip"))])[BIG]
         d.close()
         gets = proxy.requests
-    assert (out.ok, out.size, out.sha256) == (True, len(truth), hashlib.sha256(truth).hexdigest())
-    assert (tmp_path / "big.zip").read_bytes() == truth
+    assert (out.ok, out.size, out.sha256) == (True, len(TRUTH), hashlib.sha256(TRUTH).hexdigest())
+    assert (tmp_path / "big.zip").read_bytes() == TRUTH
     assert gets == 14
 
 
