@@ -1,4 +1,4 @@
-"""The downloader actor: one per slot, each owning one engine (s5cmd, boto3 or http) and one storage.
+"""The downloader actor: one per slot, each owning one engine (curl, s5cmd, boto3 or http) and one storage.
 
 Actor options, on purpose:
 - ``max_restarts=0`` and ``max_task_retries=0``: the driver (raycollect.dispatch) replaces a dead actor
@@ -9,6 +9,9 @@ Actor options, on purpose:
 - ``scheduling_strategy="SPREAD"``: on a cluster, actors go to different nodes first.
 - ``resources=actor_resources`` (e.g. ``{"downloader": 1}``): on a cluster, the downloader node type
   advertises that resource, so actors never land on the head and the autoscaler sees their demand.
+
+An actor is bound to one run at a time (``bind``: storage, staging, progress counter). On a Ray that was up
+before the run, its driver may keep the actors for its next run (raycollect.actor_cache).
 """
 
 from __future__ import annotations
@@ -32,22 +35,45 @@ from raycollect.storage import BaseStorage
 class DownloaderActor:
     def __init__(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool,
                  run_id: str, counter: Any = None) -> None:
-        self.kind = kind
+        self.kind, self.settings = kind, settings
         self.downloader = make_downloader(kind, settings)
-        self.storage = storage
-        self.verify = verify
-        # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
-        sweep(storage.staging_root)
-        self.staging = StagingArea(storage.staging_root, f"{run_id}-actor").open()
-        self.reporter = _Reporter(counter) if counter is not None else None
+        self.staging: StagingArea | None = None
+        self.bind_error: BaseException | None = None
         ctx = ray.get_runtime_context()
         self.node_id = ctx.get_node_id()
         self.actor_id = ctx.get_actor_id()
+        self.bind(kind, settings, storage, verify, run_id, counter)
+        if self.bind_error is not None:
+            raise self.bind_error
+
+    def bind(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool, run_id: str,
+             counter: Any = None) -> None:
+        """Take on a run: its storage, staging and progress counter. A kept actor (raycollect.actor_cache) is
+        bound again by the next run of its driver; its engine is rebuilt only when the engine or its settings
+        differ. A failure is raised by ``info``, so the run sees this actor as one that failed to start."""
+        try:
+            self.bind_error = None
+            if (kind, settings) != (self.kind, self.settings):
+                self.downloader.close()
+                self.kind, self.settings = kind, settings
+                self.downloader = make_downloader(kind, settings)
+            self.storage = storage
+            self.verify = verify
+            # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
+            sweep(storage.staging_root)
+            self.staging = StagingArea(storage.staging_root, f"{run_id}-actor").open()
+            self.reporter = _Reporter(counter) if counter is not None else None
+        except Exception as exc:  # noqa: BLE001 - reported by info(), the call the driver waits on
+            self.bind_error = exc
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "node_id": self.node_id, "actor_id": self.actor_id}
+        if self.bind_error is not None:
+            raise self.bind_error
+        return {"pid": os.getpid(), "node_id": self.node_id, "actor_id": self.actor_id, "engine": self.kind}
 
     def run_shard(self, shard_id: int, tasks: pa.Table | dict[str, list[Any]]) -> pa.RecordBatch:
+        if self.staging is None:
+            raise RuntimeError("this downloader actor is not bound to a run")
         if isinstance(tasks, pa.Table):
             tasks = {c: tasks[c].to_pylist() for c in tasks.column_names}
         progress = self.reporter.start(shard_id) if self.reporter is not None else None
@@ -61,10 +87,15 @@ class DownloaderActor:
         return results.append_column("node_id", pa.array([self.node_id] * n, pa.string())).append_column(
             "actor_id", pa.array([self.actor_id] * n, pa.string()))
 
-    def close(self) -> None:
-        """Release the engine and remove this actor's staging (called before the actor is killed)."""
-        self.downloader.close()
-        self.staging.close()
+    def close(self, keep_engine: bool = False) -> None:
+        """Remove this actor's staging (called at the end of a run, before the actor is killed or kept); with
+        ``keep_engine``, the engine (and its open connections) stays for the next run to bind."""
+        if self.staging is not None:
+            self.staging.close()
+            self.staging = None
+        self.reporter = None
+        if not keep_engine:
+            self.downloader.close()
 
 
 class _Reporter:

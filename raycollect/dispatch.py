@@ -79,6 +79,7 @@ def dispatch(
     start_timeout: float = 120.0,
     stop: threading.Event | None = None,
     grace_seconds: float = GRACE_SECONDS,
+    keep: Callable[[list[Any]], None] | None = None,
 ) -> dict[str, int]:
     """Run every shard; ``on_result`` gets each shard's results, ``on_lost`` each shard given up on.
 
@@ -87,6 +88,8 @@ def dispatch(
     When ``stop`` is set (an interrupt), no further shard is handed out; shards already running get
     ``grace_seconds`` to finish (their results still reach ``on_result``), then the actors are killed.
     The stats then count ``cancelled_shards``: shards that never reported (their files have no row).
+    ``keep``: at the end of a run that ended normally, it is given the actors that closed cleanly (their
+    staging removed, their engine kept: ``close(keep_engine=True)``) instead of their being killed.
     """
     def new_slot(i: int) -> _Slot:
         handle = make_actor(i)
@@ -179,23 +182,34 @@ def dispatch(
         cancelled = True
         raise
     finally:
-        _release(slots, graceful=not cancelled and not stats["cancelled_shards"])
+        _release(slots, graceful=not cancelled and not stats["cancelled_shards"], keep=keep)
     return stats
 
 
-def _release(slots: list[_Slot], *, graceful: bool) -> None:
-    """Let ready actors remove their staging, then kill every actor so idle nodes can scale down."""
+def _release(slots: list[_Slot], *, graceful: bool, keep: Callable[[list[Any]], None] | None = None) -> None:
+    """Let ready actors remove their staging, then kill every actor so idle nodes can scale down; or, with
+    ``keep`` after a run that ended normally, hand it those that closed cleanly."""
+    kept: list[_Slot] = []
     if graceful:
-        refs = []
+        refs: dict[Any, _Slot] = {}
         for s in slots:
             with contextlib.suppress(AttributeError):  # an actor class without close() has nothing to clean
                 if s.ready:
-                    refs.append(s.handle.close.remote())
+                    close = s.handle.close.remote(keep_engine=True) if keep is not None else s.handle.close.remote()
+                    refs[close] = s
+        done: list[Any] = []
         with contextlib.suppress(Exception):
-            ray.wait(refs, num_returns=len(refs), timeout=10.0)
+            done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=10.0)
+        if keep is not None:
+            for ref in done:
+                with contextlib.suppress(Exception):  # died or failed while closing: killed below
+                    ray.get(ref)
+                    kept.append(refs[ref])
+            keep([s.handle for s in kept])
     for slot in slots:
-        with contextlib.suppress(Exception):
-            ray.kill(slot.handle, no_restart=True)
+        if not any(slot is k for k in kept):
+            with contextlib.suppress(Exception):
+                ray.kill(slot.handle, no_restart=True)
 
 
 def _reason(exc: BaseException) -> str:

@@ -99,6 +99,7 @@ class ArchiveCollectionWorkflow:
         self.tally = RunTally()
         self.planned = 0
         self.actors_started = 0
+        self.actors_reused = 0
         self.notes: list[str] = []
         self.discovery: Any = None
         self._kept = contextlib.ExitStack()  # a Ray kept up for the conversion after collection (_ray_session)
@@ -217,12 +218,19 @@ class ArchiveCollectionWorkflow:
     def _dispatch(self, first: list[Any], rest: Iterator[Any], *, known: bool) -> None:
         """Run ``first`` then ``rest`` on downloader actors; ``known``: ``first`` is all the work (fewer shards
         than the actor cap), so it is re-cut into one shard per actor that will run."""
+        import ray
+
+        from raycollect.actor_cache import CACHE
         from raycollect.actors import actor_class, progress_counter
         from raycollect.cluster import actor_slots
         from raycollect.dispatch import dispatch
         from raycollect.downloaders import DownloaderSettings
 
         cfg = self.config
+        # Actors are kept for this driver's next run only on a Ray that outlives the run, on one machine, and
+        # when no conversion follows (raycollect.actor_cache).
+        keep_seconds = cfg.keep_actors_seconds if (
+            ray.is_initialized() and not cfg.actor_resources and not cfg.convert) else 0
         with self._ray_session():
             self._signals()  # ray.init installs its own SIGTERM handler: ours must win
             if cfg.num_actors:
@@ -247,9 +255,16 @@ class ArchiveCollectionWorkflow:
             inflight: dict[int, tuple[int, int]] = {}
             last_poll = [0.0]
 
+            reused = CACHE.take(n if keep_seconds else 0)  # kept by this driver's last run; the others killed
+            self.actors_reused = len(reused)
+
             def make_actor(i: int) -> Any:
-                return cls.remote(cfg.downloader, settings, self.storage, cfg.download_checksum, self.run_id,
-                                  counter)
+                args = (cfg.downloader, settings, self.storage, cfg.download_checksum, self.run_id, counter)
+                if reused:
+                    handle = reused.pop(0)
+                    handle.bind.remote(*args)  # runs before dispatch's info() call: one caller, in order
+                    return handle
+                return cls.remote(*args)
 
             def tick() -> None:
                 if counter is not None and time.monotonic() - last_poll[0] >= 0.5:
@@ -285,8 +300,10 @@ class ArchiveCollectionWorkflow:
 
             # New nodes take minutes to boot on a cloud: wait longer for the first actor on a cluster.
             stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=tick, tick_seconds=0.5,
-                             on_actors=on_actors, stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0)
-            self.metrics.record_event("dispatch_finished", run_id=self.run_id, **stats)
+                             on_actors=on_actors, stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0,
+                             keep=(lambda handles: CACHE.keep(handles, keep_seconds)) if keep_seconds else None)
+            self.metrics.record_event("dispatch_finished", run_id=self.run_id, reused_actors=self.actors_reused,
+                                      **stats)
 
     def _ray_session(self) -> contextlib.AbstractContextManager[Any]:
         """Ray for this run's actors. With ``convert``, a Ray this run starts stays up for the conversion after

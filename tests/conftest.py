@@ -64,6 +64,16 @@ def ray_local() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_actors() -> Iterator[None]:
+    """Every test starts without downloader actors kept by another test's run (raycollect.actor_cache)."""
+    yield
+    from raycollect.actor_cache import CACHE
+
+    if len(CACHE):
+        CACHE.clear()
+
+
 def collect_config(archive: SeededArchive, output: Path, **overrides: object) -> dict:
     """A config over the test archive's aggTrades: 2 markets x 2 symbols x 5 days = 20 files."""
     from tests.helpers import MATRIX

@@ -190,9 +190,11 @@ class SilverJob:
     def _run(self, todo: pa.Table, staging: Path) -> Iterator[dict[str, Any]]:
         import ray
 
+        from raycollect.actor_cache import CACHE
         from raycollect.cluster import RaySession
 
         with RaySession(self.ray_address):
+            CACHE.clear()  # downloader actors kept by a collection hold CPUs that the conversion tasks want
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             task = ray.remote(num_cpus=1, max_retries=1)(_convert_batch)
             inflight: dict[Any, list[dict[str, Any]]] = {}

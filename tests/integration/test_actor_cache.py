@@ -1,0 +1,130 @@
+"""Downloader actors kept between the runs of one driver on a warm Ray (raycollect.actor_cache)."""
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from raycollect.actor_cache import CACHE
+from raycollect.config import WorkflowConfig
+from raycollect.metrics import RecordingMetricsCollector
+from raycollect.silver.job import SilverJob
+from raycollect.workflow import ArchiveCollectionWorkflow
+from tests.conftest import BAD_SIDECAR, NO_SIDECAR, collect_config
+from tests.integration.test_collect import manifest
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
+
+
+def run(cfg: dict) -> tuple[dict, RecordingMetricsCollector]:
+    metrics = RecordingMetricsCollector()
+    result = ArchiveCollectionWorkflow(cfg, metrics, show_progress=False).execute()
+    return result, metrics
+
+
+def actors(metrics: RecordingMetricsCollector) -> list[dict]:
+    return [f["actors"] for name, f in metrics.events if name == "actors_started"][-1]
+
+
+def finished(metrics: RecordingMetricsCollector) -> dict:
+    return dict(metrics.events)["dispatch_finished"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_dead(pids: list[int], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def staging_left(out: Path) -> list[str]:
+    root = out / ".raycollect-staging"
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def check_collected(archive, out: Path, run_id: str) -> None:
+    """The 17 good files of collect_config at ``out``, byte for byte, each verified in this run's manifest."""
+    good = {k for k in archive.generated.written if "aggTrades" in k and "/daily/" in k} - {NO_SIDECAR, BAD_SIDECAR}
+    rows = {r["key"]: r for r in manifest(out, run_id)}
+    assert len(rows) == 20
+    ok = {k for k, r in rows.items() if r["status"] == "success" and r["checksum_verified"]}
+    assert ok == good
+    for key in good:
+        assert hashlib.sha256((out / key).read_bytes()).hexdigest() == archive.generated.sha256[key] == rows[key][
+            "sha256"]
+
+
+def test_the_next_run_binds_the_kept_actors_to_its_own_destination_and_engine(archive, tmp_path):
+    first, m1 = run(collect_config(archive, tmp_path / "a"))
+    kept = actors(m1)
+    assert len(kept) == 2 and {a["engine"] for a in kept} == {"curl"}
+    assert len(CACHE) == 2 and all(alive(a["pid"]) for a in kept)
+    assert staging_left(tmp_path / "a") == []  # a kept actor holds no staging
+    second, m2 = run(collect_config(archive, tmp_path / "b", downloader="http", batch_size=3))
+    again = actors(m2)
+    assert sorted(a["pid"] for a in again) == sorted(a["pid"] for a in kept)
+    assert {a["engine"] for a in again} == {"http"}  # the engine was rebuilt for the new settings
+    assert finished(m2)["reused_actors"] == 2 and finished(m1)["reused_actors"] == 0
+    check_collected(archive, tmp_path / "a", first["run_id"])
+    check_collected(archive, tmp_path / "b", second["run_id"])
+    assert manifest(tmp_path / "a", second["run_id"]) == []  # the second run wrote only to its own destination
+    assert staging_left(tmp_path / "b") == []
+
+
+def test_an_actor_that_died_while_kept_is_replaced_by_a_fresh_one(archive, tmp_path):
+    _, m1 = run(collect_config(archive, tmp_path / "a"))
+    dead, survivor = (a["pid"] for a in actors(m1))
+    os.kill(dead, signal.SIGKILL)
+    assert wait_dead([dead])
+    second, m2 = run(collect_config(archive, tmp_path / "b"))
+    pids = {a["pid"] for a in actors(m2)}
+    assert survivor in pids and dead not in pids and len(pids) == 2
+    assert finished(m2)["reused_actors"] == 1 and finished(m2)["replaced_actors"] == 0
+    check_collected(archive, tmp_path / "b", second["run_id"])
+
+
+def test_kept_actors_are_killed_after_keep_actors_seconds_and_with_0_at_the_end_of_the_run(archive, tmp_path):
+    _, m1 = run(collect_config(archive, tmp_path / "a", keep_actors_seconds=2))
+    pids = [a["pid"] for a in actors(m1)]
+    assert wait_dead(pids) and len(CACHE) == 0
+    _, m2 = run(collect_config(archive, tmp_path / "b", keep_actors_seconds=0))
+    fresh = [a["pid"] for a in actors(m2)]
+    assert finished(m2)["reused_actors"] == 0 and not set(fresh) & set(pids)
+    assert len(CACHE) == 0 and wait_dead(fresh, 10.0)
+
+
+def test_an_interrupted_run_keeps_no_actor(archive, tmp_path):
+    class Interrupt(RecordingMetricsCollector):
+        def record_event(self, name, **fields):
+            super().record_event(name, **fields)
+            if name == "shard_completed":
+                workflow.stop.set()
+
+    metrics = Interrupt()
+    workflow = ArchiveCollectionWorkflow(collect_config(archive, tmp_path, batch_size=1), metrics, show_progress=False)
+    result = workflow.execute()
+    assert result["status"] == "interrupted"
+    assert len(CACHE) == 0 and wait_dead([a["pid"] for a in actors(metrics)])
+
+
+def test_a_conversion_kills_the_kept_actors_first(archive, tmp_path):
+    cfg = collect_config(archive, tmp_path, markets=["spot"], symbols=["BTCUSDT"])
+    _, m1 = run(cfg)
+    pids = [a["pid"] for a in actors(m1)]
+    assert len(CACHE) == len(pids) > 0
+    conversion = SilverJob(WorkflowConfig(cfg), show_progress=False).execute()
+    assert conversion.counts["converted"] == 5 and conversion.counts["failed"] == 0
+    assert len(CACHE) == 0 and wait_dead(pids)
