@@ -54,9 +54,9 @@ class DownloaderActor:
         try:
             self.bind_error = None
             if (kind, settings) != (self.kind, self.settings):
+                fresh = make_downloader(kind, settings)
                 self.downloader.close()
-                self.kind, self.settings = kind, settings
-                self.downloader = make_downloader(kind, settings)
+                self.downloader, self.kind, self.settings = fresh, kind, settings
             self.storage = storage
             self.verify = verify
             # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
