@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from raycollect.cli.main import main
+from raycollect.cli.main import entry
 
 
-def entrypoint(argv: list[str]) -> int:
+def arguments(argv: list[str]) -> list[str]:
+    """``--config CONFIG [options]`` as the ``raycollect run`` command line."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--config", required=True)
     known, rest = parser.parse_known_args(argv)
-    return main(["run", known.config, *rest])
+    return ["run", known.config, *rest]
 
 
 if __name__ == "__main__":
-    sys.exit(entrypoint(sys.argv[1:]))
+    entry(arguments(sys.argv[1:]))

@@ -1,5 +1,5 @@
 """``python -m raycollect`` is the ``raycollect`` command."""
 
-from raycollect.cli.main import main
+from raycollect.cli.main import entry
 
-raise SystemExit(main())
+entry()

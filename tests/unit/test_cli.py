@@ -1,6 +1,7 @@
 """Bad configs and matrices through the real CLI: exit code 2, one exact line on stderr, no traceback."""
 
 import datetime as dt
+import gc
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from raycollect.cli.main import main
+from raycollect.cli.main import entry, main
 from tests.helpers import MATRIX, base_config, write_json
 
 SYM = ("expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP "
@@ -163,6 +164,21 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == ("raycollect: error: Invalid markets in configuration: 'invalid_market' is not a valid "
                            "market type\n")
+
+
+def test_the_entry_point_exits_with_mains_code_after_freezing_the_heap(tmp_path, capsys):
+    """The process's exit then skips the garbage collector's walks over Ray's and Arrow's objects."""
+    bad = write_json(tmp_path / "bad.json", base_config(markets=["invalid_market"]))
+    good = write_json(tmp_path / "good.json", base_config())
+    try:
+        for path, code in ((bad, 2), (good, 0)):
+            gc.unfreeze()
+            with pytest.raises(SystemExit) as exit_:
+                entry(["plan", str(path)])
+            assert exit_.value.code == code and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this test process goes on
+    assert "total: 2 files" in capsys.readouterr().out
 
 
 def test_a_range_partly_in_the_future_plans_the_days_that_can_exist(tmp_path, capsys):
