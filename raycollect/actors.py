@@ -48,8 +48,8 @@ class DownloaderActor:
 
     def bind(self, kind: str, settings: DownloaderSettings, storage: BaseStorage, verify: bool, run_id: str,
              counter: Any = None) -> None:
-        """Take on a run: its storage, staging and progress counter. A kept actor (raycollect.actor_cache) is
-        bound again by the next run of its driver; its engine is rebuilt only when the engine or its settings
+        """Take on a run: its storage, staging owner and progress counter. A kept actor (raycollect.actor_cache)
+        is bound again by the next run of its driver; its engine is rebuilt only when the engine or its settings
         differ. A failure is raised by ``info``, so the run sees this actor as one that failed to start."""
         try:
             self.bind_error = None
@@ -61,7 +61,10 @@ class DownloaderActor:
             self.verify = verify
             # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
             sweep(storage.staging_root)
-            self.staging = StagingArea(storage.staging_root, f"{run_id}-actor").open()
+            if self.staging is not None:  # a staging of an earlier run (kept actors close theirs first)
+                self.staging.close()
+                self.staging = None
+            self.owner = f"{run_id}-actor"  # its staging is opened with its first shard (see run_shard)
             self.reporter = _Reporter(counter) if counter is not None else None
         except Exception as exc:  # noqa: BLE001 - reported by info(), the call the driver waits on
             self.bind_error = exc
@@ -73,7 +76,9 @@ class DownloaderActor:
 
     def run_shard(self, shard_id: int, tasks: pa.Table | dict[str, list[Any]]) -> pa.RecordBatch:
         if self.staging is None:
-            raise RuntimeError("this downloader actor is not bound to a run")
+            # Opened here, not when the actor starts: an actor killed while still starting (the run was over
+            # before it was ready) never leaves a staging directory behind.
+            self.staging = StagingArea(self.storage.staging_root, self.owner).open()
         if isinstance(tasks, pa.Table):
             tasks = {c: tasks[c].to_pylist() for c in tasks.column_names}
         progress = self.reporter.start(shard_id) if self.reporter is not None else None

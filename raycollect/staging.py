@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 LOCAL_STAGING = ".raycollect-staging"
@@ -109,6 +110,25 @@ def sweep(root: Path) -> int:
     with contextlib.suppress(OSError):
         root.rmdir()  # only when empty: no other owner is staging here
     return removed
+
+
+def sweep_owned(root: Path, prefix: str, timeout: float) -> int:
+    """``sweep``, then wait up to ``timeout`` for the owners named ``prefix...`` that are still alive and sweep
+    theirs too: a run's actors killed as it ends (still starting, or interrupted) may take a moment to exit, and
+    their staging would otherwise stay until the next run. Returns how many owners' staging was removed."""
+    removed = sweep(root)
+    deadline = time.monotonic() + timeout
+    while _owners(root, prefix) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        removed += sweep(root)
+    return removed
+
+
+def _owners(root: Path, prefix: str) -> bool:
+    try:
+        return any(name.startswith(prefix) for name in os.listdir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def remove_tree(path: Path | None) -> None:

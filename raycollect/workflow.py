@@ -37,7 +37,7 @@ from raycollect.progress import Progress
 from raycollect.result import RunResult
 from raycollect.resume import Resume
 from raycollect.selection import effective_range
-from raycollect.staging import sweep
+from raycollect.staging import sweep, sweep_owned
 from raycollect.storage import BaseStorage, make_storage
 from raycollect.stream import BATCH_ROWS, PlanStream, plan_stream
 from raycollect.tally import RunTally
@@ -151,7 +151,9 @@ class ArchiveCollectionWorkflow:
             finally:
                 self.progress.close()
                 self.writer.flush()
-                sweep(self.storage.staging_root)  # what this run's actors staged, if any was left
+                # What this run's actors staged, if any was left: an actor killed while still starting, or on an
+                # interrupt, may have opened its staging and take a moment to exit.
+                sweep_owned(self.storage.staging_root, f"{run_id}-actor", timeout=10.0)
         result = self._finish(started, time.monotonic() - t0, error)
         if cfg.convert and result.status in ("success", "partial"):
             from raycollect.silver.job import SilverJob

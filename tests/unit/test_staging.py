@@ -4,8 +4,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
-from raycollect.staging import StagingArea, sweep
+from raycollect.staging import StagingArea, sweep, sweep_owned
 
 
 def test_open_shard_dir_close(tmp_path):
@@ -55,3 +56,22 @@ def test_many_live_owners_are_all_left_alone(tmp_path):
     assert len(list(root.rglob("f.part"))) == 50
     for a in areas:
         a.close()
+
+
+def test_sweep_owned_waits_for_a_run_s_owner_that_is_exiting_and_leaves_others_alone(tmp_path):
+    root = tmp_path / "st"
+    other = StagingArea(root, "run2-actor").open()  # another run's live actor
+    code = ("import sys, time; from pathlib import Path; from raycollect.staging import StagingArea; "
+            f"a = StagingArea(Path({str(root)!r}), 'run1-actor').open(); "
+            "(a.shard_dir() / 'x.part').write_bytes(b'p'); print('ready', flush=True); time.sleep(1.0)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    t0 = time.monotonic()
+    assert sweep_owned(root, "run1-actor", timeout=20.0) == 1  # its process exits (lock released) within 1 s
+    assert time.monotonic() - t0 < 10.0
+    proc.wait()
+    assert sorted(p.name for p in root.iterdir()) == sorted([other.owner, f"{other.owner}.lock"])
+    t0 = time.monotonic()
+    assert sweep_owned(root, "run2-actor", timeout=0.3) == 0  # alive: waited for, never touched
+    assert 0.3 <= time.monotonic() - t0 < 5.0 and other.dir.exists()
+    other.close()
