@@ -114,8 +114,8 @@ def sweep(root: Path) -> int:
 
 def sweep_owned(root: Path, prefix: str, timeout: float) -> int:
     """``sweep``, then wait up to ``timeout`` for the owners named ``prefix...`` that are still alive and sweep
-    theirs too: a run's actors killed as it ends (still starting, or interrupted) may take a moment to exit, and
-    their staging would otherwise stay until the next run. Returns how many owners' staging was removed."""
+    theirs too: a run's actors killed mid-shard as it ends (an interrupt) take a moment to exit, and their
+    staging would otherwise stay until the next run. Returns how many owners' staging was removed."""
     removed = sweep(root)
     deadline = time.monotonic() + timeout
     while _owners(root, prefix) and time.monotonic() < deadline:

@@ -151,8 +151,8 @@ class ArchiveCollectionWorkflow:
             finally:
                 self.progress.close()
                 self.writer.flush()
-                # What this run's actors staged, if any was left: an actor killed while still starting, or on an
-                # interrupt, may have opened its staging and take a moment to exit.
+                # What this run's actors staged, if any was left: an actor killed mid-shard (an interrupt whose
+                # grace ran out) holds its staging until its process has exited, a moment after the kill.
                 sweep_owned(self.storage.staging_root, f"{run_id}-actor", timeout=10.0)
         result = self._finish(started, time.monotonic() - t0, error)
         if cfg.convert and result.status in ("success", "partial"):
