@@ -7,8 +7,11 @@ after the first shard completes. Runs in its own process (one Ray per process); 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 import time
 
@@ -33,12 +36,15 @@ class NodeKiller(MetricsCollector):
         self.killed_node_id: str | None = None
         self.killed_after: int | None = None  # shards completed when the node was removed
         self.ready_nodes: set[str] = set()
+        self.victim_pids: list[int] = []  # the node's ready actors' processes
 
     def record_event(self, name: str, **fields: object) -> None:
         if name == "dispatch_finished":
             self.dispatch = fields
         if name == "actors_started":
             self.ready_nodes = {a["node_id"] for a in fields["actors"]}  # type: ignore[attr-defined]
+            self.victim_pids = [a["pid"] for a in fields["actors"]  # type: ignore[attr-defined]
+                                if a["node_id"] == self.node.node_id]  # type: ignore[attr-defined]
         self.shards += name == "shard_completed"
         victim_ready = self.node.node_id in self.ready_nodes  # type: ignore[attr-defined]
         if self.shards >= 8 and not self.done and victim_ready:
@@ -48,6 +54,11 @@ class NodeKiller(MetricsCollector):
             # On the driver's thread, so the node is gone before the next shards are handed out: shards in
             # flight there, and every later one sent to its dead actors, must be requeued.
             self.cluster.remove_node(self.node, allow_graceful=False)
+            # A lost machine takes its worker processes with it. Here they would outlive their raylet by up to a
+            # second (they check it that often) and could finish the run's last shards through direct calls.
+            for pid in self.victim_pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         elif name == "shard_completed" and not self.done and not victim_ready and self.held < self.max_hold:
             time.sleep(self.hold_seconds)
             self.held += self.hold_seconds
