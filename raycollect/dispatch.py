@@ -206,8 +206,9 @@ def _release(slots: list[_Slot], *, graceful: bool, keep: Callable[[list[Any]], 
                     ray.get(ref)
                     kept.append(refs[ref])
             keep([s.handle for s in kept])
+    kept_ids = {id(s) for s in kept}
     for slot in slots:
-        if not any(slot is k for k in kept):
+        if id(slot) not in kept_ids:
             with contextlib.suppress(Exception):
                 ray.kill(slot.handle, no_restart=True)
 
