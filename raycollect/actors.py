@@ -94,7 +94,7 @@ class DownloaderActor:
 
     def close(self, keep_engine: bool = False) -> None:
         """Remove this actor's staging (called at the end of a run, before the actor is killed or kept); with
-        ``keep_engine``, the engine (and its open connections) stays for the next run to bind."""
+        ``keep_engine``, the engine stays for the next run to bind."""
         if self.staging is not None:
             self.staging.close()
             self.staging = None
