@@ -88,8 +88,9 @@ def dispatch(
     When ``stop`` is set (an interrupt), no further shard is handed out; shards already running get
     ``grace_seconds`` to finish (their results still reach ``on_result``), then the actors are killed.
     The stats then count ``cancelled_shards``: shards that never reported (their files have no row).
-    ``keep``: at the end of a run that ended normally, it is given the actors that closed cleanly (their
-    staging removed, their engine kept: ``close(keep_engine=True)``) instead of their being killed.
+    ``keep``: at the end of a run that ended normally (not interrupted), it is given the actors that closed
+    cleanly (their staging removed, their engine kept: ``close(keep_engine=True)``) instead of their being
+    killed.
     """
     def new_slot(i: int) -> _Slot:
         handle = make_actor(i)
@@ -182,7 +183,9 @@ def dispatch(
         cancelled = True
         raise
     finally:
-        _release(slots, graceful=not cancelled and not stats["cancelled_shards"], keep=keep)
+        # An interrupted run keeps no actor, even when every shard it had started finished within the grace.
+        interrupted = stop is not None and stop.is_set()
+        _release(slots, graceful=not cancelled and not stats["cancelled_shards"], keep=None if interrupted else keep)
     return stats
 
 

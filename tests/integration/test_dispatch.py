@@ -1,6 +1,7 @@
 """The ray.wait loop with real actors that die: no shard is ever dropped."""
 
 import os
+import threading
 import time
 
 import pyarrow as pa
@@ -63,3 +64,35 @@ def test_a_shard_waits_for_an_actor_still_starting_rather_than_queue_behind_anot
     assert got[0]["waited_out"] is False and got[1]["waited_out"] is False
     assert got[0]["pid"] != got[1]["pid"]
     assert stats["replaced_actors"] == stats["requeued_shards"] == 0
+
+
+def test_a_run_interrupted_after_its_last_shard_keeps_no_actor():
+    """The stop comes once every shard it had started has reported, so none is cancelled: the run was still
+    interrupted, and its actors are killed, not handed to ``keep``."""
+    @ray.remote(num_cpus=0.5, max_restarts=0, max_task_retries=0)
+    class Worker:
+        def info(self):
+            return {"pid": os.getpid()}
+
+        def run_shard(self, shard_id, tasks):
+            return pa.RecordBatch.from_pydict({"shard": [shard_id]})
+
+        def close(self, keep_engine=False):
+            return None
+
+    stop = threading.Event()
+    kept: list = []
+    handles: list = []
+
+    def make(i):
+        handles.append(Worker.remote())
+        return handles[-1]
+
+    def on_result(shard, results):
+        stop.set()
+
+    stats = dispatch(iter([Shard(0, {"x": [0]})]), make, 1, on_result, lambda s, why: None, stop=stop,
+                     keep=kept.extend)
+    assert stats["cancelled_shards"] == 0 and kept == []
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(handles[0].info.remote(), timeout=30)
