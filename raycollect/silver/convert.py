@@ -1,7 +1,8 @@
 """Convert one verified archive zip into one typed Parquet file: streamed, checked, written atomically.
 
 - The zip must hold exactly one CSV; a first line whose first character is not a digit is a header row
-  (ARCHIVE.md), detected per file.
+  (ARCHIVE.md), detected per file (after a UTF-8 byte order mark, which is dropped: a header-less file that
+  starts with one keeps its first row).
 - The CSV is inflated by ISA-L and cut into line-aligned blocks of about 16 MB; polars parses each block with
   explicit column types (about half the CPU of Arrow's CSV reader here), so a multi-GB trades file needs memory
   for a few blocks and one row group, not for the file.
@@ -97,6 +98,8 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None) -> dict
         with _MemberReader(src.path, member) as fh, pq.ParquetWriter(
                 tmp, _write_schema(spec), compression="zstd", use_dictionary=strings, column_encoding=encodings,
                 store_schema=False) as writer:
+            if fh.peek(len(_BOM)) == _BOM:  # a UTF-8 byte order mark is not the first character of a header
+                fh.read(len(_BOM))
             header = _has_header(fh.peek(1))
             units = _write(_tables(fh, spec, header), spec, src, writer, quality)
         _commit(tmp, dst)
@@ -210,8 +213,8 @@ class _MemberReader(io.RawIOBase):
 
     def peek(self, size: int) -> bytes:
         """The next ``size`` bytes (or fewer, at the end) without consuming them."""
-        if not self.pending:
-            self.pending = self._next_chunk()
+        while len(self.pending) < size and (chunk := self._next_chunk()):
+            self.pending += chunk  # only ever a few bytes at the start: an inflated chunk is larger
         return self.pending[:size]
 
     def read(self, size: int = -1) -> bytes:
@@ -254,6 +257,9 @@ class _MemberReader(io.RawIOBase):
     def close(self) -> None:
         self.fh.close()
         super().close()
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def _has_header(first: bytes) -> bool:

@@ -385,3 +385,28 @@ def test_a_truncated_zip_fails_with_its_reason(tmp_path):
     with pytest.raises(ConversionError, match=r"^BadZipFile: File is not a zip file$"):
         convert_file(source(KLINE, cut), tmp_path / "o.parquet")
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_a_byte_order_mark_is_dropped_and_never_taken_for_a_header(tmp_path, header):
+    """Excel-saved CSVs start with a UTF-8 BOM: its first byte is not a digit, yet a header-less file's first line
+    is a row, kept."""
+    lines = [kline_line(T0 + h * 3_600_000) for h in range(3)]
+    text = "\ufeff" + ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+                       "taker_buy_quote_volume,ignore\n" if header else "") + "\n".join(lines) + "\n"
+    path = zip_of(tmp_path, KLINE, text)
+    facts = convert_file(source(KLINE, path), tmp_path / "o.parquet")
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert (facts["header"], facts["rows"], t.num_rows) == (header, 3, 3)
+    assert t.column("open_time").to_pylist()[0] == dt.datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_peek_gathers_bytes_across_short_inflated_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(convert, "READ_BYTES", 1)  # a stored member read a byte at a time: chunks of one byte
+    path = zip_of(tmp_path, KLINE, "\ufeff" + kline_line(T0) + "\n")
+    with zipfile.ZipFile(path) as zf:
+        info = zf.infolist()[0]
+    with convert._MemberReader(str(path), info) as fh:
+        assert fh.peek(3) == b"\xef\xbb\xbf" and fh.read(3) == b"\xef\xbb\xbf"
+        rest = b"".join(iter(lambda: fh.read(1 << 20), b""))
+    assert rest == (kline_line(T0) + "\n").encode()
