@@ -3,9 +3,10 @@
 Per file, on its ordering time column (``open_time`` for candles, ``time``/``transact_time`` for trades, ...):
 - ``out_of_order_rows``: rows whose time is earlier than the row before them;
 - ``out_of_period_rows``: rows whose time is outside the file's day or month (UTC);
-- candles (kline-like types with an interval of at most a day): ``expected_rows`` (the period's length over
-  the interval), ``missing_rows`` (expected open times with no candle), ``duplicate_rows`` (candles sharing an
-  open time) and ``first_missing`` (the earliest missing open time).
+- candles (kline-like types): ``duplicate_rows`` (candles sharing an open time), and for intervals of at most a
+  day ``expected_rows`` (the period's length over the interval), ``missing_rows`` (expected open times with no
+  candle) and ``first_missing`` (the earliest missing open time). The grids of 3d, 1w and 1mo candles are not
+  a whole number of them per day or month: those three stay None.
 Nothing here drops or changes a row: silver keeps what the archive published, and says what is odd about it.
 """
 
@@ -44,7 +45,8 @@ def period_bounds_us(partition: str, period: dt.date) -> tuple[int, int]:
 class Quality:
     start_us: int
     end_us: int
-    step_us: int | None  # candles only
+    step_us: int | None  # candles of at most a day only
+    candles: bool = False
     rows: int = 0
     first: int | None = None
     last: int | None = None
@@ -55,7 +57,7 @@ class Quality:
     @classmethod
     def for_file(cls, spec: TableSpec, interval: str | None, partition: str, period: dt.date) -> Quality:
         start, end = period_bounds_us(partition, period)
-        return cls(start, end, interval_us(interval) if spec.kline else None)
+        return cls(start, end, interval_us(interval) if spec.kline else None, candles=spec.kline)
 
     def add(self, times: pa.Array) -> None:
         """One block's ordering column (timestamp[us]); nulls are ignored."""
@@ -72,7 +74,7 @@ class Quality:
         self.out_of_order += int(np.count_nonzero(t[1:] < t[:-1]))
         self.out_of_period += int(np.count_nonzero((t < self.start_us) | (t >= self.end_us)))
         self.last = int(t[-1])
-        if self.step_us is not None:
+        if self.candles:
             self._times.append(t)
 
     def facts(self) -> dict[str, Any]:
@@ -81,13 +83,16 @@ class Quality:
             "out_of_order_rows": self.out_of_order, "out_of_period_rows": self.out_of_period,
             "expected_rows": None, "missing_rows": None, "duplicate_rows": None, "first_missing": None,
         }  # fmt: skip
-        if self.step_us is None:
+        if not self.candles:
             return out
         t = np.concatenate(self._times) if self._times else np.empty(0, np.int64)
         unique = np.unique(t)
+        out["duplicate_rows"] = len(t) - len(unique)
+        if self.step_us is None:
+            return out
         grid = np.arange(self.start_us, self.end_us, self.step_us, dtype=np.int64)
         missing = np.setdiff1d(grid, unique, assume_unique=True)
-        out.update(expected_rows=len(grid), missing_rows=len(missing), duplicate_rows=len(t) - len(unique),
+        out.update(expected_rows=len(grid), missing_rows=len(missing),
                    first_missing=_ts(int(missing[0])) if len(missing) else None)
         return out
 

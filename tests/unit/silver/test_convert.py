@@ -410,3 +410,24 @@ def test_peek_gathers_bytes_across_short_inflated_chunks(tmp_path, monkeypatch):
         assert fh.peek(3) == b"\xef\xbb\xbf" and fh.read(3) == b"\xef\xbb\xbf"
         rest = b"".join(iter(lambda: fh.read(1 << 20), b""))
     assert rest == (kline_line(T0) + "\n").encode()
+
+
+def test_duplicate_weekly_candles_are_counted_though_their_grid_is_not(tmp_path):
+    key = "data/spot/monthly/klines/BTCUSDT/1w/BTCUSDT-1w-2024-01.zip"
+    monday = 1704067200000  # 2024-01-01 was a Monday
+    week = 7 * 86_400_000
+    times = [monday, monday + week, monday + week, monday + 2 * week]
+    text = "\n".join(f"{t},1,2,0.5,1.5,10,{t + week - 1},15,7,5,7.5,0" for t in times) + "\n"
+    src = Source(key, str(zip_of(tmp_path, key, text)), "spot", "klines", "BTCUSDT", "1w", "monthly",
+                 dt.date(2024, 1, 1))
+    facts = convert_file(src, tmp_path / "o.parquet")
+    assert (facts["rows"], facts["duplicate_rows"], facts["expected_rows"], facts["missing_rows"]) == (4, 1, None,
+                                                                                                        None)
+
+
+def test_types_without_candles_have_no_candle_facts(tmp_path):
+    key = "data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2024-01.zip"
+    path = zip_of(tmp_path, key, "calc_time,funding_interval_hours,last_funding_rate\n1704067200000,8,0.1\n"
+                                 "1704067200000,8,0.1\n")
+    facts = convert_file(source(key, path), tmp_path / "o.parquet")
+    assert (facts["rows"], facts["duplicate_rows"], facts["expected_rows"]) == (2, None, None)
