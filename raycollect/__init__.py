@@ -28,6 +28,7 @@ _EXPORTS = {
     "TradeType": "raycollect.models",
     "map_matrix_data_type": "raycollect.models",
     "build_plan": "raycollect.plan",
+    "release_kept_actors": "raycollect.actor_cache",
 }
 
 __all__ = [
@@ -47,9 +48,11 @@ __all__ = [
     "build_plan",
     "load_matrix",
     "map_matrix_data_type",
+    "release_kept_actors",
 ]
 
 if TYPE_CHECKING:
+    from raycollect.actor_cache import release_kept_actors
     from raycollect.config import WorkflowConfig
     from raycollect.errors import ConfigurationError, RaycollectError, WorkflowError
     from raycollect.matrix import ArchiveMatrix, load_matrix

@@ -90,21 +90,23 @@ class ActorCache:
             _kill([handle])
         return alive
 
-    def clear(self) -> None:
-        """Kill every kept actor now (before work that needs the CPUs they hold)."""
-        self._kill_where(lambda k: True)
+    def clear(self) -> int:
+        """Kill every kept actor now (before work that needs the CPUs they hold); returns how many."""
+        return self._kill_where(lambda k: True)
 
     def _expire(self) -> None:
         now = time.monotonic()
         self._kill_where(lambda k: k.deadline <= now)
 
-    def _kill_where(self, due: Callable[[_Kept], bool]) -> None:
+    def _kill_where(self, due: Callable[[_Kept], bool]) -> int:
         with self._lock:
             gone = [k for k in self._kept if due(k)]
             self._kept = [k for k in self._kept if not due(k)]
             self._schedule()
         session = _session()
-        _kill([k.handle for k in gone if k.session == session])
+        mine = [k.handle for k in gone if k.session == session]
+        _kill(mine)
+        return len(mine)
 
     def _schedule(self) -> None:
         """(Under the lock.) One timer, for the earliest deadline."""
@@ -118,6 +120,13 @@ class ActorCache:
         self._timer.daemon = True
         self._timer.name = "raycollect-actor-cache"
         self._timer.start()
+
+
+def release_kept_actors() -> int:
+    """Kill the downloader actors that this driver's last run kept (``keep_actors_seconds``), so that the CPUs
+    they hold are free now for other work on this Ray; returns how many were killed. A run keeps none on a
+    cluster or after an interrupt, and a conversion releases them itself."""
+    return CACHE.clear()
 
 
 def _session() -> str | None:

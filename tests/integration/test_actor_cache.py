@@ -106,6 +106,19 @@ def test_kept_actors_are_killed_after_keep_actors_seconds_and_with_0_at_the_end_
     assert len(CACHE) == 0 and wait_dead(fresh, 10.0)
 
 
+def test_release_kept_actors_kills_them_now_and_the_next_run_starts_fresh(archive, tmp_path):
+    import raycollect
+
+    _, m1 = run(collect_config(archive, tmp_path / "a"))
+    pids = [a["pid"] for a in actors(m1)]
+    assert len(CACHE) == len(pids) > 0
+    assert raycollect.release_kept_actors() == len(pids)
+    assert len(CACHE) == 0 and wait_dead(pids, 10.0)
+    assert raycollect.release_kept_actors() == 0
+    _, m2 = run(collect_config(archive, tmp_path / "b"))
+    assert finished(m2)["reused_actors"] == 0 and not {a["pid"] for a in actors(m2)} & set(pids)
+
+
 def test_an_interrupted_run_keeps_no_actor(archive, tmp_path):
     class Interrupt(RecordingMetricsCollector):
         def record_event(self, name, **fields):
