@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,16 +42,48 @@ def weed_binary() -> Path:
     )
 
 
+#: Ports this process has handed out: never twice, though a server may not have bound one yet.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A TCP port free on every address now, for a server about to be started on it.
+
+    Chosen outside the kernel's ephemeral range where there is room: a port from that range can be taken by any
+    outgoing connection between this check and the server's bind (a test's Ray head lost its metrics agent so,
+    ``EADDRINUSE``, with the suite's S3 transfers going on)."""
+    lo, hi = _ephemeral_range()
+    if lo - 1 - 20000 >= 1000:
+        first, last = 20000, lo - 1
+    elif 65535 - hi >= 1000:
+        first, last = hi + 1, 65535
+    else:
+        first = last = 0
+    for _ in range(200 if last else 0):
+        port = first + secrets.randbelow(last - first + 1)
+        if port not in _HANDED_OUT and port_is_free(port):
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no room outside: the kernel's choice
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    _HANDED_OUT.add(port)
+    return port
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default (macOS: 49152-65535; 20000-32767 is outside either)
 
 
 def port_is_free(port: int) -> bool:
+    """Whether ``port`` can be bound on every address (which a server on 127.0.0.1 or 0.0.0.0 needs)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind(("", port))
         except OSError:
             return False
         return True

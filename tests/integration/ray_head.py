@@ -30,6 +30,19 @@ class RayHead:
         return f"http://127.0.0.1:{self.ports['dashboard-port']}"
 
     def __enter__(self) -> RayHead:
+        """Start the head; a start that fails (a port taken between its choice and its bind) is tried again on
+        other ports, up to 3 times."""
+        for attempt in range(3):
+            if attempt:
+                self.ports = {name: free_port() for name in _PORTS}
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> RayHead:
         ray_cli = str(Path(sys.executable).parent / "ray")
         cmd = [ray_cli, "start", "--head", "--block", "--num-cpus=2", "--include-dashboard=true",
                "--dashboard-host=127.0.0.1", "--disable-usage-stats", *(f"--{k}={v}" for k, v in self.ports.items())]
@@ -39,16 +52,25 @@ class RayHead:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ray start exited: {self.log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(self.address + "/api/version", timeout=2)
+                log_text = self.log.read_text()[-2000:]
+                self.proc = None
+                raise RuntimeError(f"ray start exited: {log_text}")
+            # Up once `ray start` says so (every process of the node registered; the dashboard can answer before
+            # its node is, and the node still fail) and the jobs API answers (401: up, and asking for the token).
+            if "Ray runtime started" in self.log.read_text() and self._answers():
                 return self
-            except urllib.error.HTTPError:
-                return self  # 401: up, and asking for the token
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.5)
+            time.sleep(0.5)
         self.__exit__(None, None, None)
         raise RuntimeError("Ray head did not come up within 90 s")
+
+    def _answers(self) -> bool:
+        try:
+            urllib.request.urlopen(self.address + "/api/version", timeout=2)
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
 
     def __exit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None

@@ -36,9 +36,9 @@ def test_ray_job_submit_keeps_the_data_and_refuses_relative_paths(archive, tmp_p
         again = submit(head, cfg)
         rel = submit(head, relative)
         assert rel.returncode == 1
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")  # before the import: alone, the test failed with it after
         from ray.job_submission import JobSubmissionClient
 
-        monkeypatch.setenv("RAY_AUTH_MODE", "token")
         client = JobSubmissionClient(head.address)
         jobs = sorted(client.list_jobs(), key=lambda j: j.start_time)
         assert len(jobs) == 3
