@@ -1,6 +1,6 @@
 """A local Ray that raycollect starts (raycollect.cluster.RaySession): up without Ray's API server, autoscaler
-monitor and log monitor, usable by actors, and Ray's own start-up code left as it was; with ``convert: true``,
-one Ray for the collection and the conversion after it."""
+monitor and log monitor, with a minimal dashboard agent, usable by actors, and Ray's own start-up code left as
+it was; with ``convert: true``, one Ray for the collection and the conversion after it."""
 
 import json
 import os
@@ -22,8 +22,20 @@ from ray._private import worker
 from ray._private.node import Node
 from raycollect.cluster import RaySession
 
+import sys
+import ray._private.utils as ray_utils
+
 names = ("start_api_server", "start_monitor", "start_log_monitor")
 original = {n: getattr(Node, n) for n in names}
+original_check = ray_utils.get_dashboard_dependency_error
+
+
+def agent_command():  # how this Ray's raylet starts its dashboard agent (the agent retitles its process)
+    raylet = worker._global_node.all_processes[rc.PROCESS_TYPE_RAYLET][0].process.pid
+    args = [a.decode() for a in open(f"/proc/{raylet}/cmdline", "rb").read().split(b"\0")]
+    return next((a for a in args if a.startswith("--dashboard_agent_command=")), "").split()
+
+
 with RaySession():
     @ray.remote(num_cpus=0.5)
     class Echo:
@@ -32,12 +44,16 @@ with RaySession():
 
     pid = ray.get(Echo.remote().pid.remote(), timeout=60)
     types = sorted(worker._global_node.all_processes)
-    still_patched_after_init = any(getattr(Node, n) is not original[n] for n in names)
+    still_patched_after_init = any(getattr(Node, n) is not original[n] for n in names) or (
+        ray_utils.get_dashboard_dependency_error is not original_check)
+    agent = agent_command()
 skipped = [rc.PROCESS_TYPE_DASHBOARD, rc.PROCESS_TYPE_MONITOR, rc.PROCESS_TYPE_LOG_MONITOR]
-restored = all(getattr(Node, n) is original[n] for n in names)
+restored = all(getattr(Node, n) is original[n] for n in names) and (
+    ray_utils.get_dashboard_dependency_error is original_check)
 print("REPORT " + json.dumps({"types": types, "actor_pid": pid, "driver_pid": os.getpid(), "restored": restored,
                               "still_patched_after_init": still_patched_after_init, "up_after": ray.is_initialized(),
-                              "skipped": skipped}))
+                              "skipped": skipped, "agent_found": bool(agent), "agent_minimal": "--minimal" in agent,
+                              "aiohttp_in_driver": "aiohttp" in sys.modules}))
 """
 
 
@@ -52,6 +68,8 @@ def test_a_local_ray_starts_without_the_head_processes_it_never_uses_and_runs_ac
     assert not set(report["skipped"]) & set(report["types"])  # none of them was started
     assert {"gcs_server", "raylet"} <= set(report["types"])
     assert report["actor_pid"] != report["driver_pid"]  # an actor ran in a worker of that Ray
+    # Its dashboard agent runs minimal, and the driver never imported the dashboard's optional dependencies.
+    assert (report["agent_found"], report["agent_minimal"], report["aiohttp_in_driver"]) == (True, True, False)
     # Ray's own start-up code is patched only while raycollect's ray.init runs, and Ray is stopped after.
     assert (report["still_patched_after_init"], report["restored"], report["up_after"]) == (False, True, False)
 
