@@ -61,9 +61,6 @@ class DownloaderActor:
             self.verify = verify
             # Staging left on this node by actors that died (kill -9, a lost node's restart) goes first.
             sweep(storage.staging_root)
-            if self.staging is not None:  # a staging of an earlier run (kept actors close theirs first)
-                self.staging.close()
-                self.staging = None
             self.owner = f"{run_id}-actor"  # its staging is opened with its first shard (see run_shard)
             self.reporter = _Reporter(counter) if counter is not None else None
         except Exception as exc:  # noqa: BLE001 - reported by info(), the call the driver waits on

@@ -90,9 +90,10 @@ def _lean_local_ray() -> Any:
     1.2-1.5 s, and about 2 CPU-s less that a two-core machine's first transfers would compete with. A local Ray
     of raycollect's serves only this driver and stops with it; to watch a run in the dashboard, start Ray with
     ``ray start --head`` and run with ``--ray-address auto``. ``Node`` is Ray's private class (ray is pinned to
-    2.60 in pyproject.toml): a method that moved is left alone, and Ray starts that process as it always did.
+    2.60 in pyproject.toml): a module or method that moved is left alone, and Ray starts as it always did.
     """
     try:
+        import ray._private.utils as utils
         from ray._private.node import Node
     except ImportError:
         yield
@@ -111,7 +112,6 @@ def _lean_local_ray() -> Any:
     # Ray has no use for, are not loaded) instead of the driver importing aiohttp and the dashboard's other
     # optional dependencies only to decide that (0.5 s in ray.init; ray.init 1.71-2.81 s, median 1.80, against
     # 1.95-3.16 s, median 2.10, over 8 interleaved starts here).
-    utils = _ray_utils()
     check = getattr(utils, "get_dashboard_dependency_error", None)
     if check is not None:
         utils.get_dashboard_dependency_error = _minimal_dashboard_agent
@@ -122,12 +122,6 @@ def _lean_local_ray() -> Any:
             setattr(Node, name, original)
         if check is not None:
             utils.get_dashboard_dependency_error = check
-
-
-def _ray_utils() -> Any:
-    import ray._private.utils
-
-    return ray._private.utils
 
 
 def _minimal_dashboard_agent() -> ImportError:

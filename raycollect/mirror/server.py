@@ -53,14 +53,9 @@ def free_port() -> int:
     outgoing connection between this check and the server's bind (a test's Ray head lost its metrics agent so,
     ``EADDRINUSE``, with the suite's S3 transfers going on)."""
     lo, hi = _ephemeral_range()
-    if lo - 1 - 20000 >= 1000:
-        first, last = 20000, lo - 1
-    elif 65535 - hi >= 1000:
-        first, last = hi + 1, 65535
-    else:
-        first = last = 0
-    for _ in range(200 if last else 0):
-        port = first + secrets.randbelow(last - first + 1)
+    outside = range(20000, lo) if lo - 20000 > 1000 else range(hi + 1, 65536) if 65535 - hi >= 1000 else range(0)
+    for _ in range(200 if outside else 0):
+        port = outside[secrets.randbelow(len(outside))]
         if port not in _HANDED_OUT and port_is_free(port):
             _HANDED_OUT.add(port)
             return port
