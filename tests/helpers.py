@@ -1,8 +1,9 @@
-"""Shared test helpers: paths and a minimal valid config."""
+"""Shared test helpers: paths, a minimal valid config, waiting for processes to exit."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +29,21 @@ def base_config(**overrides: Any) -> dict[str, Any]:
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def exited(pid: int) -> bool:
+    """The process is gone, or a zombie (it has exited: its files and locks are released)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" in f.read()
+    except FileNotFoundError:
+        return True
+
+
+def wait_exited(pids: list[int], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all(exited(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False

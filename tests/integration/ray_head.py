@@ -32,15 +32,12 @@ class RayHead:
     def __enter__(self) -> RayHead:
         """Start the head; a start that fails (a port taken between its choice and its bind) is tried again on
         other ports, up to 3 times."""
-        for attempt in range(3):
-            if attempt:
-                self.ports = {name: free_port() for name in _PORTS}
+        for _ in range(2):
             try:
                 return self._start()
             except RuntimeError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                self.ports = {name: free_port() for name in _PORTS}
+        return self._start()
 
     def _start(self) -> RayHead:
         ray_cli = str(Path(sys.executable).parent / "ray")

@@ -3,7 +3,6 @@
 import hashlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from raycollect.metrics import RecordingMetricsCollector
 from raycollect.silver.job import SilverJob
 from raycollect.workflow import ArchiveCollectionWorkflow
 from tests.conftest import BAD_SIDECAR, NO_SIDECAR, collect_config
+from tests.helpers import exited, wait_exited
 from tests.integration.test_collect import manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
@@ -31,23 +31,6 @@ def actors(metrics: RecordingMetricsCollector) -> list[dict]:
 
 def finished(metrics: RecordingMetricsCollector) -> dict:
     return dict(metrics.events)["dispatch_finished"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def wait_dead(pids: list[int], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not any(alive(p) for p in pids):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def staging_left(out: Path) -> list[str]:
@@ -71,7 +54,7 @@ def test_the_next_run_binds_the_kept_actors_to_its_own_destination_and_engine(ar
     first, m1 = run(collect_config(archive, tmp_path / "a"))
     kept = actors(m1)
     assert len(kept) == 2 and {a["engine"] for a in kept} == {"curl"}
-    assert len(CACHE) == 2 and all(alive(a["pid"]) for a in kept)
+    assert len(CACHE) == 2 and not any(exited(a["pid"]) for a in kept)
     assert staging_left(tmp_path / "a") == []  # a kept actor holds no staging
     second, m2 = run(collect_config(archive, tmp_path / "b", downloader="http", batch_size=3))
     again = actors(m2)
@@ -88,7 +71,7 @@ def test_an_actor_that_died_while_kept_is_replaced_by_a_fresh_one(archive, tmp_p
     _, m1 = run(collect_config(archive, tmp_path / "a"))
     dead, survivor = (a["pid"] for a in actors(m1))
     os.kill(dead, signal.SIGKILL)
-    assert wait_dead([dead])
+    assert wait_exited([dead])
     second, m2 = run(collect_config(archive, tmp_path / "b"))
     pids = {a["pid"] for a in actors(m2)}
     assert survivor in pids and dead not in pids and len(pids) == 2
@@ -99,11 +82,11 @@ def test_an_actor_that_died_while_kept_is_replaced_by_a_fresh_one(archive, tmp_p
 def test_kept_actors_are_killed_after_keep_actors_seconds_and_with_0_at_the_end_of_the_run(archive, tmp_path):
     _, m1 = run(collect_config(archive, tmp_path / "a", keep_actors_seconds=2))
     pids = [a["pid"] for a in actors(m1)]
-    assert wait_dead(pids) and len(CACHE) == 0
+    assert wait_exited(pids) and len(CACHE) == 0
     _, m2 = run(collect_config(archive, tmp_path / "b", keep_actors_seconds=0))
     fresh = [a["pid"] for a in actors(m2)]
     assert finished(m2)["reused_actors"] == 0 and not set(fresh) & set(pids)
-    assert len(CACHE) == 0 and wait_dead(fresh, 10.0)
+    assert len(CACHE) == 0 and wait_exited(fresh, 10.0)
 
 
 def test_release_kept_actors_kills_them_now_and_the_next_run_starts_fresh(archive, tmp_path):
@@ -113,7 +96,7 @@ def test_release_kept_actors_kills_them_now_and_the_next_run_starts_fresh(archiv
     pids = [a["pid"] for a in actors(m1)]
     assert len(CACHE) == len(pids) > 0
     assert raycollect.release_kept_actors() == len(pids)
-    assert len(CACHE) == 0 and wait_dead(pids, 10.0)
+    assert len(CACHE) == 0 and wait_exited(pids, 10.0)
     assert raycollect.release_kept_actors() == 0
     _, m2 = run(collect_config(archive, tmp_path / "b"))
     assert finished(m2)["reused_actors"] == 0 and not {a["pid"] for a in actors(m2)} & set(pids)
@@ -130,7 +113,7 @@ def test_an_interrupted_run_keeps_no_actor(archive, tmp_path):
     workflow = ArchiveCollectionWorkflow(collect_config(archive, tmp_path, batch_size=1), metrics, show_progress=False)
     result = workflow.execute()
     assert result["status"] == "interrupted"
-    assert len(CACHE) == 0 and wait_dead([a["pid"] for a in actors(metrics)])
+    assert len(CACHE) == 0 and wait_exited([a["pid"] for a in actors(metrics)])
 
 
 def test_a_conversion_kills_the_kept_actors_first(archive, tmp_path):
@@ -140,4 +123,4 @@ def test_a_conversion_kills_the_kept_actors_first(archive, tmp_path):
     assert len(CACHE) == len(pids) > 0
     conversion = SilverJob(WorkflowConfig(cfg), show_progress=False).execute()
     assert conversion.counts["converted"] == 5 and conversion.counts["failed"] == 0
-    assert len(CACHE) == 0 and wait_dead(pids)
+    assert len(CACHE) == 0 and wait_exited(pids)

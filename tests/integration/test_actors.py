@@ -1,13 +1,12 @@
 """The downloader actor's staging: opened with its first shard, so an actor that never ran one leaves none."""
 
-import time
-
 import pytest
 import ray
 
 from raycollect.actors import actor_class
 from raycollect.downloaders import DownloaderSettings
 from raycollect.storage import LocalStorage
+from tests.helpers import wait_exited
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 
@@ -19,14 +18,6 @@ def test_an_actor_killed_before_its_first_shard_leaves_no_staging(archive, tmp_p
     info = ray.get(actor.info.remote(), timeout=60)
     assert info["engine"] == "curl"
     ray.kill(actor, no_restart=True)  # as a run kills an actor still starting when its work is done
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{info['pid']}/status") as f:
-                if "\nState:\tZ" in f.read():
-                    break
-        except FileNotFoundError:
-            break
-        time.sleep(0.05)
+    wait_exited([info["pid"]], 10.0)
     root = storage.staging_root
     assert not root.exists() or list(root.iterdir()) == []
