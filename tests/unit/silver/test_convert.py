@@ -401,7 +401,7 @@ def test_a_byte_order_mark_is_dropped_and_never_taken_for_a_header(tmp_path, hea
     assert t.column("open_time").to_pylist()[0] == dt.datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def test_peek_gathers_bytes_across_short_inflated_chunks(tmp_path, monkeypatch):
+def test_peek_gathers_bytes_across_short_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(convert, "READ_BYTES", 1)  # a stored member read a byte at a time: chunks of one byte
     path = zip_of(tmp_path, KLINE, "\ufeff" + kline_line(T0) + "\n")
     with zipfile.ZipFile(path) as zf:
