@@ -30,6 +30,7 @@ from raycollect.errors import ConfigurationError
 
 REQUIRED = ("workflow_type", "matrix_path", "output_directory", "markets", "symbols", "data_types")
 PartitionPolicy = Literal["auto", "daily", "monthly", "both"]
+SilverCompression = Literal["zstd", "lz4", "snappy"]
 SYMBOL_PATTERN_RE = re.compile(r"[A-Z0-9_*]{1,48}")
 SYMBOL_HINT = "expected upper-case letters and digits with an optional _SUFFIX, e.g. BTCUSDT, BTCUSD_PERP"
 #: s5cmd global options that cannot change the source, the credentials or the outcome of a transfer
@@ -179,6 +180,10 @@ class WorkflowConfig(BaseModel):
         "(as `raycollect convert` does).")
     silver_directory: str | None = Field(
         default=None, description="Where typed Parquet lands (a directory). Default: <output_directory>/silver.")
+    silver_compression: SilverCompression = Field(
+        default="zstd", description="The Parquet codec of silver files: zstd (the smallest), lz4 (about 0.1 CPU-s "
+        "less per 4 M trades rows, 10-40% larger) or snappy. Applies to files converted from then on (--force "
+        "rewrites all).")
 
     # --- bookkeeping ---
     manifest_directory: str | None = Field(

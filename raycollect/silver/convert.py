@@ -11,8 +11,9 @@
 - Anything that does not parse (a wrong column count, text in a number column, mixed time units) fails the
   file with the reason and its line number; the output is written to a temporary name and renamed only when
   complete, so a failed conversion never leaves a partial table and never replaces a good one.
-- Parquet: zstd; ids and epoch times delta-encoded, floats byte-stream-split, strings dictionary-encoded
-  (each measured faster to write than plain encoding, at the same size or smaller). The ``symbol`` and
+- Parquet: zstd by default (``silver_compression``: lz4 or snappy write faster, and larger files); ids and
+  epoch times delta-encoded, floats byte-stream-split, strings dictionary-encoded (each measured faster to
+  write than plain encoding, at the same size or smaller). The ``symbol`` and
   ``interval`` columns the key adds are written as one-value dictionaries (no string per row to build and hash),
   and no Arrow schema is stored: its Parquet types read back as ``TableSpec.schema`` (plain strings).
 """
@@ -81,8 +82,10 @@ class Source:
     period: dt.date
 
 
-def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None) -> dict[str, Any]:
-    """Convert ``src`` to ``dst``; returns the facts for the conversion manifest (raises ConversionError).
+def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
+                 compression: str = "zstd") -> dict[str, Any]:
+    """Convert ``src`` to ``dst`` (Parquet, ``compression`` its codec); returns the facts for the conversion
+    manifest (raises ConversionError).
 
     The output is written to a temporary file in ``tmp_dir`` (default: beside ``dst``; on the same filesystem,
     so the commit is a rename) and renamed to ``dst`` only when complete."""
@@ -96,7 +99,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None) -> dict
         with zipfile.ZipFile(src.path) as zf:
             member = _only_csv(zf)
         with _MemberReader(src.path, member) as fh, pq.ParquetWriter(
-                tmp, _write_schema(spec), compression="zstd", use_dictionary=strings, column_encoding=encodings,
+                tmp, _write_schema(spec), compression=compression, use_dictionary=strings, column_encoding=encodings,
                 store_schema=False) as writer:
             if fh.peek(len(_BOM)) == _BOM:  # a UTF-8 byte order mark is not the first character of a header
                 fh.read(len(_BOM))

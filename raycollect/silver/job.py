@@ -199,7 +199,7 @@ class SilverJob:
             task = ray.remote(num_cpus=1, max_retries=1)(_convert_batch)
             inflight: dict[Any, list[dict[str, Any]]] = {}
             for batch in _batches(todo):
-                inflight[task.remote(batch, str(staging))] = batch
+                inflight[task.remote(batch, str(staging), self.config.silver_compression)] = batch
                 if len(inflight) >= cpus * INFLIGHT_PER_CPU:
                     yield from _collect_one(inflight)
             while inflight:
@@ -302,8 +302,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _convert_batch(rows: list[dict[str, Any]], staging: str) -> list[dict[str, Any]]:
-    """A Ray task: convert each file; every file gets a row (a failure is a row with its reason, not an error).
+def _convert_batch(rows: list[dict[str, Any]], staging: str, compression: str = "zstd") -> list[dict[str, Any]]:
+    """A Ray task: convert each file (Parquet with ``compression``); every file gets a row (a failure is a row
+    with its reason, not an error).
 
     Each output is written in this task's staging directory below ``staging`` (held by this process's flock:
     if the worker dies, the next sweep removes what it left) and renamed into place when complete."""
@@ -321,7 +322,7 @@ def _convert_batch(rows: list[dict[str, Any]], staging: str) -> list[dict[str, A
             src = Source(row["key"], row["source_path"], row["market"], row["data_type"], row["symbol"],
                          row["interval"], row["partition"], row["period"])
             try:
-                facts = convert_file(src, Path(row["output_path"]), tmp_dir=tmp_dir)
+                facts = convert_file(src, Path(row["output_path"]), tmp_dir=tmp_dir, compression=compression)
                 out.append({**_base(row), **facts, "status": "converted", "error": None, "converted_at": _now()})
             except ConversionError as exc:
                 out.append({**_base(row), "status": "failed", "error": str(exc), "converted_at": _now()})

@@ -4,9 +4,10 @@ The collection: daily trades files of at least 1 GB of zips in all, half USD-M f
 millisecond times, ``true``/``false``), half spot (no header, microsecond times, ``True``/``False``), served
 by the local archive (SeaweedFS) and collected with raycollect, so the conversion reads a real manifest.
 Then, interleaved over rounds: raycollect convert (a warm local Ray, every file typed, timestamps normalised,
-quality checked) and the baseline a user would write: a loop of ``pandas.read_csv(zip)`` and
-``DataFrame.to_parquet`` (pyarrow), one file at a time, with the archive's column names and nothing more.
-Prints rows/s, MB/s of zips and the ratio (pandas seconds / raycollect seconds).
+quality checked), once with each ``silver_compression`` in ``CODECS`` (zstd, the default, and lz4), and the
+baseline a user would write: a loop of ``pandas.read_csv(zip)`` and ``DataFrame.to_parquet`` (pyarrow,
+snappy), one file at a time, with the archive's column names and nothing more.
+Prints rows/s, MB/s of zips, the ratio (pandas seconds / raycollect seconds) and the Parquet written.
 Run: make bench-convert   (installs pandas into the venv first; pandas is used only here)
 """
 
@@ -95,6 +96,10 @@ def pandas_convert(rows: list[dict], out_dir: Path, collected: Path) -> int:
     return n
 
 
+#: silver_compression values measured, every round (the default first).
+CODECS = ["zstd", "lz4"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=1100, help="MB of zips to convert (at least 1,000 for the target)")
@@ -121,38 +126,47 @@ def main() -> None:
             assert got.counts["success"] == len(rows), got.counts
             print(f"seeded and collected {len(rows)} zips, {zip_bytes / 1e6:,.0f} MB in "
                   f"{time.perf_counter() - t0:.0f}s", flush=True)
-            ours, theirs = [], []
+            ours: dict[str, list[float]] = {codec: [] for codec in CODECS}
+            sizes: dict[str, int] = {}
+            theirs: list[float] = []
             total_rows = 0
             for rnd in range(args.rounds):
-                # Both sides write into an empty directory, removed outside the timing: pandas' below, silver here
-                # (force=True converts every file again either way; over existing outputs each rename would also
-                # free the old file's pages inside the timing).
-                shutil.rmtree(out / "silver", ignore_errors=True)
-                t = time.perf_counter()
-                result = SilverJob(WorkflowConfig(cfg), force=True, show_progress=False).execute()
-                ours.append(time.perf_counter() - t)
-                assert result.counts["converted"] == len(rows) and not result.failures, result
-                total_rows = result.rows
+                for codec in CODECS if rnd % 2 == 0 else CODECS[::-1]:
+                    # Both sides write into an empty directory, removed outside the timing: pandas' below, silver
+                    # here (force=True converts every file again either way; over existing outputs each rename
+                    # would also free the old file's pages inside the timing).
+                    shutil.rmtree(out / "silver", ignore_errors=True)
+                    t = time.perf_counter()
+                    result = SilverJob(WorkflowConfig({**cfg, "silver_compression": codec}), force=True,
+                                       show_progress=False).execute()
+                    ours[codec].append(time.perf_counter() - t)
+                    assert result.counts["converted"] == len(rows) and not result.failures, result
+                    total_rows = result.rows
+                    sizes[codec] = sum(p.stat().st_size for p in (out / "silver").rglob("*.parquet"))
                 base_out = work / "pandas"
                 base_out.mkdir()
                 t = time.perf_counter()
                 n = pandas_convert(rows, base_out, out)
                 theirs.append(time.perf_counter() - t)
+                sizes["pandas"] = sum(p.stat().st_size for p in base_out.rglob("*.parquet"))
                 shutil.rmtree(base_out)
                 assert n == total_rows, (n, total_rows)
-                print(f"round {rnd + 1}: raycollect {ours[-1]:.1f}s, pandas {theirs[-1]:.1f}s", flush=True)
+                print(f"round {rnd + 1}: " + ", ".join(f"raycollect {c} {ours[c][-1]:.1f}s" for c in CODECS)
+                      + f", pandas {theirs[-1]:.1f}s", flush=True)
             ray.shutdown()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     mb = zip_bytes / 1e6
     print(f"\n{len(rows)} zips, {mb:,.0f} MB, {total_rows:,} rows; median of {args.rounds} rounds")
-    print(f"  {'run':<44} {'seconds':>8} {'spread':>13} {'rows/s':>11} {'MB/s':>6} {'x pandas':>8}")
+    print(f"  {'run':<52} {'seconds':>8} {'spread':>13} {'rows/s':>11} {'MB/s':>6} {'x pandas':>8} {'Parquet MB':>10}")
     base = statistics.median(theirs)
-    for label, ts in [("pandas read_csv + to_parquet, one by one", theirs),
-                      ("raycollect convert (typed, checked), warm Ray", ours)]:
+    runs = [("pandas read_csv + to_parquet (snappy), one by one", theirs, sizes["pandas"])]
+    runs += [(f"raycollect convert, {codec}{' (default)' if codec == 'zstd' else ''}, warm Ray", ours[codec],
+              sizes[codec]) for codec in CODECS]
+    for label, ts, size in runs:
         med = statistics.median(ts)
-        print(f"  {label:<44} {med:8.1f} {min(ts):6.1f}-{max(ts):<6.1f} {total_rows / med:11,.0f} {mb / med:6,.0f} "
-              f"{base / med:8.2f}")
+        print(f"  {label:<52} {med:8.1f} {min(ts):6.1f}-{max(ts):<6.1f} {total_rows / med:11,.0f} {mb / med:6,.0f} "
+              f"{base / med:8.2f} {size / 1e6:10,.0f}")
 
 
 if __name__ == "__main__":

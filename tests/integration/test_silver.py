@@ -100,14 +100,16 @@ def test_a_republished_zip_is_converted_again_and_its_output_replaced(archive, t
     collect(cfg)
     one = convert(cfg)
     assert (one.counts["converted"], one.rows) == (1, 3)
+    out = tmp_path / "silver" / "spot" / "klines" / "ZZRUSDT" / "1h" / "ZZRUSDT-1h-2024-03-01.parquet"
+    assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "ZSTD"  # the default codec
     second = publish(archive, key, candles(dt.date(2024, 3, 1), 24, first_price=100.0))  # fixed upstream
     verified = collect({**cfg, "reverify": True}, only_collected=True)
     assert verified.counts["success"] == 1  # re-fetched: the archive's bytes changed
-    two = convert(cfg)
+    two = convert({**cfg, "silver_compression": "lz4"})  # the codec of files converted from now on
     assert (two.counts["converted"], two.counts["skipped"], two.rows) == (1, 0, 24)
-    out = tmp_path / "silver" / "spot" / "klines" / "ZZRUSDT" / "1h" / "ZZRUSDT-1h-2024-03-01.parquet"
     table = pq.read_table(out)
     assert (table.num_rows, table["open"][0].as_py()) == (24, 100.0)
+    assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "LZ4"
     rows = duckdb.sql(f"SELECT sha256, rows FROM read_parquet('{conversion_glob(tmp_path / '_manifests')}') "
                       f"WHERE key = '{key}' AND status = 'converted' ORDER BY converted_at").fetchall()
     assert rows == [(first, 3), (second, 24)]

@@ -431,3 +431,16 @@ def test_types_without_candles_have_no_candle_facts(tmp_path):
                                  "1704067200000,8,0.1\n")
     facts = convert_file(source(key, path), tmp_path / "o.parquet")
     assert (facts["rows"], facts["duplicate_rows"], facts["expected_rows"]) == (2, None, None)
+
+
+@pytest.mark.parametrize("codec", ["lz4", "snappy"])
+def test_the_codec_is_chosen_and_the_table_is_the_same(tmp_path, codec):
+    key = real("BTCUSD_PERP-aggTrades-2026-05-08.zip")
+    path = real_fixtures_root() / key
+    default = convert_file(source(key, path), tmp_path / "zstd.parquet")
+    chosen = convert_file(source(key, path), tmp_path / f"{codec}.parquet", compression=codec)
+    codecs = {pq.ParquetFile(tmp_path / name).metadata.row_group(0).column(0).compression
+              for name in ("zstd.parquet", f"{codec}.parquet")}
+    assert codecs == {"ZSTD", codec.upper()}
+    assert pq.read_table(tmp_path / f"{codec}.parquet").equals(pq.read_table(tmp_path / "zstd.parquet"))
+    assert chosen["rows"] == default["rows"] > 0 and chosen["bytes_out"] > default["bytes_out"]
