@@ -1,4 +1,6 @@
-"""The conversion manifest: one row per source zip per conversion run, beside the file manifests.
+"""The conversion manifest: one row per source zip a conversion run converted, failed or superseded, beside
+the file manifests. Files a run skips (converted before, unchanged) are counted in its result, not written: a
+daily conversion of an unchanged collection adds nothing here.
 
 Layout (hive-partitioned like the file manifests)::
 
@@ -62,7 +64,7 @@ class ConversionWriter:
             self.flush()
 
     def add_table(self, table: pa.Table) -> None:
-        """Rows decided column-wise (skipped files): written as they are, never one Python dict per row."""
+        """Rows decided column-wise (superseded files): written as they are, never one Python dict per row."""
         if table.num_rows:
             self.flush()
             cols = {f.name: table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)

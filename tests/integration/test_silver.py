@@ -91,6 +91,11 @@ def test_real_files_collected_and_converted_in_one_run_then_skipped(archive, tmp
     again = convert(collect_config(archive, tmp_path, **REAL))
     assert again.counts == {"converted": 0, "skipped": 4, "failed": 0, "superseded": 0}
     assert {p: p.stat().st_mtime_ns for p in silver.rglob("*.parquet")} == mtimes  # nothing rewritten
+    # The manifest holds the 4 conversions only: a rerun that changes nothing adds no row (a daily cron over an
+    # unchanged collection would otherwise grow it by the whole collection every day).
+    manifest = duckdb.sql(f"SELECT status, count(*) FROM read_parquet('{conversion_glob(tmp_path / '_manifests')}') "
+                          "GROUP BY ALL").fetchall()
+    assert manifest == [("converted", 4)]
 
 
 def test_a_republished_zip_is_converted_again_and_its_output_replaced(archive, tmp_path):
