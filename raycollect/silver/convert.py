@@ -13,9 +13,9 @@
   complete, so a failed conversion never leaves a partial table and never replaces a good one.
 - Parquet: zstd by default (``silver_compression``: lz4 or snappy write faster, and larger files); ids and
   epoch times delta-encoded, floats byte-stream-split, strings dictionary-encoded (each measured faster to
-  write than plain encoding, at the same size or smaller). The ``symbol`` and
-  ``interval`` columns the key adds are written as one-value dictionaries (no string per row to build and hash),
-  and no Arrow schema is stored: its Parquet types read back as ``TableSpec.schema`` (plain strings).
+  write than plain encoding, at the same size or smaller). The ``symbol`` and ``interval`` columns the key
+  adds are written as one-value dictionaries (no string per row to build and hash), and no Arrow schema is
+  stored: its Parquet types read back as ``TableSpec.schema`` (plain strings).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ CONVERSION_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("market", pa.string()), ("data_type", pa.string()), ("partition", pa.string()),
     ("symbol", pa.string()), ("interval", pa.string()), ("period", pa.date32()), ("key", pa.string()),
     ("sha256", pa.string()), ("source_path", pa.string()), ("output_path", pa.string()),
-    ("status", pa.string()),  # one of CONVERSION_STATUSES; superseded: a monthly file holds its days
+    ("status", pa.string()),  # converted, failed or superseded (a monthly file holds its days); never skipped
     ("error", pa.string()), ("rows", pa.int64()), ("first_time", TS), ("last_time", TS),
     ("time_unit", pa.string()),  # ms or us, as found in the CSV
     ("header", pa.bool_()), ("expected_rows", pa.int64()), ("missing_rows", pa.int64()),
