@@ -13,8 +13,8 @@ Rules:
   started stops with the run anyway.
 - A run takes the kept actors it needs among those that answer a call, and kills the others, which hold CPUs
   that it or other work may need. A conversion kills them all first: its tasks want every CPU.
-- Actors belong to one Ray session: after ``ray.shutdown`` the kept ones are forgotten, never killed by id in
-  the next session.
+- Actors belong to one Ray session (the driver's job and node ids): after ``ray.shutdown`` the kept ones are
+  forgotten, never taken or killed by id in the next session.
 """
 
 from __future__ import annotations
@@ -75,11 +75,18 @@ class ActorCache:
             return []
         import ray
 
-        refs = [h.info.remote() for h in candidates]
-        done, _ = ray.wait(refs, num_returns=len(refs), timeout=ANSWER_SECONDS)
+        asked: list[tuple[Any, Any]] = []
+        for handle in candidates:
+            try:
+                asked.append((handle, handle.info.remote()))
+            except Exception:  # noqa: BLE001 - a handle that cannot even be called: a fresh actor takes its place
+                _kill([handle])
+        if not asked:
+            return []
+        done, _ = ray.wait([ref for _, ref in asked], num_returns=len(asked), timeout=ANSWER_SECONDS)
         finished = set(done)
         alive: list[Any] = []
-        for handle, ref in zip(candidates, refs, strict=True):
+        for handle, ref in asked:
             try:
                 if ref in finished:
                     ray.get(ref)
@@ -130,12 +137,15 @@ def release_kept_actors() -> int:
 
 
 def _session() -> str | None:
-    """The driver's Ray session (its job id), None when Ray is not up."""
+    """The driver's Ray session, None when Ray is not up: its job id and its node's id. The job id alone repeats:
+    a new local Ray's first driver is job 01000000 again, and a handle from the Ray before it cannot even be
+    called. A node id is new with every raylet, and a driver that connects again gets a new job id."""
     import ray
 
     if not ray.is_initialized():
         return None
-    return ray.get_runtime_context().get_job_id()
+    context = ray.get_runtime_context()
+    return f"{context.get_job_id()}:{context.get_node_id()}"
 
 
 def _kill(handles: list[Any]) -> None:

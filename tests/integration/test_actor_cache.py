@@ -1,8 +1,11 @@
 """Downloader actors kept between the runs of one driver on a warm Ray (raycollect.actor_cache)."""
 
 import hashlib
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,32 @@ def test_a_conversion_kills_the_kept_actors_first(archive, tmp_path):
     conversion = SilverJob(WorkflowConfig(cfg), show_progress=False).execute()
     assert conversion.counts["converted"] == 5 and conversion.counts["failed"] == 0
     assert len(CACHE) == 0 and wait_exited(pids)
+
+
+# A driver that stops its Ray and starts another between two runs (a notebook, a script per month): the new
+# Ray's driver job has the same id as the old one's (01000000), and the first run's actors are gone with their Ray.
+RESTART = r"""
+import json, logging, sys
+import ray
+from raycollect.metrics import RecordingMetricsCollector
+from raycollect.workflow import ArchiveCollectionWorkflow
+out = []
+for cfg in json.loads(sys.argv[1]):
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    metrics = RecordingMetricsCollector()
+    result = ArchiveCollectionWorkflow(cfg, metrics, show_progress=False).execute()
+    done = dict(metrics.events).get("dispatch_finished", {})
+    out.append([result["status"], result.counts.get("success", 0), result.get("error"), done.get("reused_actors")])
+    ray.shutdown()
+print(json.dumps(out))
+"""
+
+
+def test_a_run_on_a_new_ray_of_the_same_driver_never_takes_the_old_rays_actors(archive, tmp_path):
+    cfgs = [collect_config(archive, tmp_path / name) for name in ("a", "b")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([sys.executable, "-c", RESTART, json.dumps(cfgs)], capture_output=True, text=True,
+                          timeout=240, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second = json.loads(proc.stdout.splitlines()[-1])
+    assert first[1:] == [17, None, 0] and second == first  # 17 good files each; nothing reused, nothing failed
