@@ -3,9 +3,10 @@
 ``ray.init()`` starts the GCS, a raylet and their agents as descendants of the driver; killed with
 SIGKILL, the driver cannot call ``ray.shutdown()`` and some of them linger. The reaper is a small
 process in its own session: it snapshots the driver's descendants (pid and start time, from /proc)
-twice a second, and when its stdin reaches EOF without the word ``stop`` (the driver is gone), it
-SIGSTOPs those processes and whatever they started since its last look (found below them, not below the
-dead driver), then SIGKILLs them all, by id, checking each start time so a reused pid is never hit.
+twice a second (the first snapshot is the driver's own, handed over as it starts the reaper), and when
+its stdin reaches EOF without the word ``stop`` (the driver is gone), it SIGSTOPs those processes and
+whatever they started since its last look (found below them, not below the dead driver), then SIGKILLs
+them all, by id, checking each start time so a reused pid is never hit.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ class Reaper:
         # This file as a script, standard library only: ``-m raycollect.reaper`` imported the package (pyarrow
         # and all, 0.6 s idle and seconds while Ray's start-up holds both cores), and a driver killed before
         # the reaper's first look left Ray's agents running.
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid())],
+        # What the driver has started so far (Ray's processes) goes with it, as the reaper's first snapshot: a
+        # driver killed before the reaper's own first look (its Python takes milliseconds to start, seconds on a
+        # loaded machine) left Ray's agents running for a minute.
+        started = ",".join(f"{pid}:{start}" for pid, start in descendants(os.getpid()).items())
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid()), started],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         return cls(proc)
@@ -83,7 +88,12 @@ def descendants(*roots: int) -> dict[int, int]:
 
 
 def main(argv: list[str]) -> int:
+    """``reaper.py DRIVER_PID [PID:START,...]``: the driver, and its descendants when it started the reaper."""
     driver = int(argv[0])
+    handed: dict[int, int] = {}
+    for item in (argv[1].split(",") if len(argv) > 1 and argv[1] else []):
+        pid, start = item.split(":")
+        handed[int(pid)] = int(start)
     me = os.getpid()
     released = threading.Event()
     gone = threading.Event()
@@ -98,7 +108,7 @@ def main(argv: list[str]) -> int:
     def look() -> dict[int, int]:
         return {p: t for p, t in descendants(driver).items() if p != me}
 
-    snapshot = look()  # a first look at once, then polls
+    snapshot = look() or handed  # a first look at once (the driver's own, if it is already gone), then polls
     while not gone.wait(POLL_SECONDS):
         snapshot = look() or snapshot
     if released.is_set():

@@ -69,3 +69,31 @@ def test_a_killed_driver_takes_everything_it_started_with_it():
             driver.wait()
         for pid in running(marker):  # the test's own leftovers, by pid, should it fail
             os.kill(pid, signal.SIGKILL)
+
+
+# A driver whose child (as Ray's processes are) runs before the reaper starts, killed before the reaper's Python
+# has even started (its first look would find the driver gone, and its children reparented away).
+DIES_AT_ONCE = textwrap.dedent("""
+    import os, signal, subprocess, sys
+    from raycollect.reaper import Reaper
+    child = subprocess.Popen(["sleep", sys.argv[1]])
+    Reaper.start()
+    print(child.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_driver_killed_before_the_reapers_first_look_still_takes_its_children_with_it():
+    marker = f"{400 + os.getpid() % 1000 / 1000:.3f}"
+    driver = subprocess.Popen([sys.executable, "-c", DIES_AT_ONCE, marker], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    try:
+        child = int(driver.stdout.readline())  # type: ignore[union-attr]
+        assert driver.wait(timeout=10) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while (left := running(marker)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert child not in left and left == set(), f"still running: {sorted(left)}"
+    finally:
+        for pid in running(marker):
+            os.kill(pid, signal.SIGKILL)
