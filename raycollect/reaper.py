@@ -108,9 +108,11 @@ def main(argv: list[str]) -> int:
     def look() -> dict[int, int]:
         return {p: t for p, t in descendants(driver).items() if p != me}
 
-    snapshot = look() or handed  # a first look at once (the driver's own, if it is already gone), then polls
+    # Every process seen below the driver stays in the snapshot while it lives: a look taken while the dying
+    # driver's children are being reparented sees only some of them, and must not forget the others.
+    snapshot = {**handed, **look()}
     while not gone.wait(POLL_SECONDS):
-        snapshot = look() or snapshot
+        snapshot = {**_living(snapshot), **look()}
     if released.is_set():
         return 0
     snapshot.update(look())
@@ -119,6 +121,11 @@ def main(argv: list[str]) -> int:
             os.kill(pid, signal.SIGKILL)
     time.sleep(0.1)
     return 0
+
+
+def _living(snapshot: dict[int, int]) -> dict[int, int]:
+    """The snapshot's processes that still run (the same pid and start time)."""
+    return {pid: started for pid, started in snapshot.items() if (st := _stat(pid)) is not None and st[1] == started}
 
 
 def _freeze(snapshot: dict[int, int], me: int) -> dict[int, int]:
