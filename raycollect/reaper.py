@@ -34,11 +34,10 @@ class Reaper:
         if not Path("/proc/self/stat").exists():
             return None  # not Linux: ray.shutdown on the normal paths is all there is
         # This file as a script, standard library only: ``-m raycollect.reaper`` imported the package (pyarrow
-        # and all, 0.6 s idle and seconds while Ray's start-up holds both cores), and a driver killed before
-        # the reaper's first look left Ray's agents running.
-        # What the driver has started so far (Ray's processes) goes with it, as the reaper's first snapshot: a
-        # driver killed before the reaper's own first look (its Python takes milliseconds to start, seconds on a
-        # loaded machine) left Ray's agents running for a minute.
+        # and all, 0.6 s idle and seconds while Ray's start-up holds both cores). What the driver has started
+        # so far (Ray's processes) goes with it as the first snapshot: a driver killed before the reaper's own
+        # first look (milliseconds after its start, seconds on a loaded machine) left Ray's agents running for
+        # a minute.
         started = ",".join(f"{pid}:{start}" for pid, start in descendants(os.getpid()).items())
         proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid()), started],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
