@@ -181,7 +181,7 @@ class WorkflowConfig(BaseModel):
     silver_directory: str | None = Field(
         default=None, description="Where typed Parquet lands (a directory). Default: <output_directory>/silver.")
     silver_compression: SilverCompression = Field(
-        default="zstd", description="The Parquet codec of silver files: zstd (the smallest), lz4 (about 0.1 CPU-s "
+        default="zstd", description="The Parquet codec of silver files: zstd (the smallest), lz4 (about 0.15 CPU-s "
         "less per 4 M trades rows, 10-40% larger) or snappy. Applies to files converted from then on (--force "
         "rewrites all).")
 

@@ -134,12 +134,10 @@ def _freeze(snapshot: dict[int, int], me: int) -> dict[int, int]:
     frozen: dict[int, int] = {}
     todo = dict(snapshot)
     while todo:
-        for pid, started in todo.items():
-            st = _stat(pid)
-            if st is not None and st[1] == started:  # the same process, not a reused pid
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGSTOP)
-                    frozen[pid] = started
+        for pid, started in _living(todo).items():  # the same processes, never a reused pid
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+                frozen[pid] = started
         todo = {p: t for p, t in descendants(*frozen).items() if p not in frozen and p != me}
     return frozen
 

@@ -303,7 +303,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _convert_batch(rows: list[dict[str, Any]], staging: str, compression: str = "zstd") -> list[dict[str, Any]]:
+def _convert_batch(rows: list[dict[str, Any]], staging: str, compression: str) -> list[dict[str, Any]]:
     """A Ray task: convert each file (Parquet with ``compression``); every file gets a row (a failure is a row
     with its reason, not an error).
 

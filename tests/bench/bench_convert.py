@@ -97,7 +97,8 @@ def pandas_convert(rows: list[dict], out_dir: Path, collected: Path) -> int:
 
 
 #: silver_compression values measured, every round (the default first).
-CODECS = ["zstd", "lz4"]
+DEFAULT_CODEC: str = WorkflowConfig.model_fields["silver_compression"].default
+CODECS = [DEFAULT_CODEC, "lz4"]
 
 
 def main() -> None:
@@ -161,7 +162,7 @@ def main() -> None:
     print(f"  {'run':<52} {'seconds':>8} {'spread':>13} {'rows/s':>11} {'MB/s':>6} {'x pandas':>8} {'Parquet MB':>10}")
     base = statistics.median(theirs)
     runs = [("pandas read_csv + to_parquet (snappy), one by one", theirs, sizes["pandas"])]
-    runs += [(f"raycollect convert, {codec}{' (default)' if codec == 'zstd' else ''}, warm Ray", ours[codec],
+    runs += [(f"raycollect convert, {codec}{' (default)' if codec == DEFAULT_CODEC else ''}, warm Ray", ours[codec],
               sizes[codec]) for codec in CODECS]
     for label, ts, size in runs:
         med = statistics.median(ts)

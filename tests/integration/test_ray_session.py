@@ -15,15 +15,13 @@ from tests.helpers import ROOT
 pytestmark = pytest.mark.integration
 
 SCRIPT = r"""
-import json, os
+import json, os, sys
 import ray
 import ray._private.ray_constants as rc
+import ray._private.utils as ray_utils
 from ray._private import worker
 from ray._private.node import Node
 from raycollect.cluster import RaySession
-
-import sys
-import ray._private.utils as ray_utils
 
 names = ("start_api_server", "start_monitor", "start_log_monitor")
 original = {n: getattr(Node, n) for n in names}
