@@ -109,8 +109,7 @@ def check_symbols(series: list[Series], lister: Lister, quote_assets: list[str] 
     def folders(item: tuple[tuple[str, str], Any]) -> tuple[tuple[str, str], set[str]]:
         pair, entry = item
         names: set[str] = set()
-        for partition in entry.partitions:
-            base = entry.url_pattern.split("{symbol}")[0].format(partition=partition, data_type=entry.data_type)
+        for base in symbol_prefixes(entry):
             dirs, _ = lister.listdir(base)
             for d in dirs:
                 name = d[len(base):].rstrip("/")
@@ -125,20 +124,31 @@ def check_symbols(series: list[Series], lister: Lister, quote_assets: list[str] 
     _name_unknown_symbols(series, found, report)
     out: list[Series] = []
     for s in series:
-        names = found[(s.market, s.data_type)]
-        chosen: list[str] = []
-        for sym in s.symbols:
-            if "*" in sym:
-                matches = sorted(n for n in names if fnmatch.fnmatchcase(n, sym))
-                chosen += [m for m in matches if not quote_assets or m.endswith(tuple(quote_assets))]
-            elif sym in names:
-                chosen.append(sym)
-        chosen = list(dict.fromkeys(chosen))
+        chosen = choose_symbols(s.symbols, found[(s.market, s.data_type)], quote_assets)
         label = f"{s.market}/{s.data_type}"
         report.symbols[label] = sorted(set(report.symbols.get(label, [])) | set(chosen))
         if chosen:
             out.append(replace(s, symbols=tuple(chosen)))
     return out
+
+
+def symbol_prefixes(entry: Any) -> list[str]:
+    """The key prefixes below which ``entry``'s symbol folders are, one per partition."""
+    return [entry.url_pattern.split("{symbol}")[0].format(partition=partition, data_type=entry.data_type)
+            for partition in entry.partitions]
+
+
+def choose_symbols(symbols: Iterable[str], names: set[str], quote_assets: list[str] | None) -> list[str]:
+    """``symbols`` as found in ``names``: a pattern (``*USDT``) becomes the names it matches (those ending in one
+    of ``quote_assets``, when given), a plain symbol stays if it is there; in order, each once."""
+    chosen: list[str] = []
+    for sym in symbols:
+        if "*" in sym:
+            matches = sorted(n for n in names if fnmatch.fnmatchcase(n, sym))
+            chosen += [m for m in matches if not quote_assets or m.endswith(tuple(quote_assets))]
+        elif sym in names:
+            chosen.append(sym)
+    return list(dict.fromkeys(chosen))
 
 
 def _name_unknown_symbols(series: list[Series], found: dict[tuple[str, str], set[str]],

@@ -141,22 +141,21 @@ class SilverJob:
 
     # --- what to convert ---
     def _sources(self, mdir: Path) -> pa.Table:
-        """Plan rows of the selection that the collection state holds verified: plan columns + sha256, size."""
+        """Plan rows of the selection that the collection state holds verified: plan columns + sha256, size.
+
+        Symbol patterns (``*USDT``) match the symbols the collection holds for each market and data type (no
+        listing of the archive: what was not collected has nothing to convert)."""
         from raycollect.manifest.state import read_state, refresh, run_ids
         from raycollect.matrix import load_matrix
         from raycollect.plan import build_plan
-        from raycollect.selection import effective_range
+        from raycollect.selection import effective_range, resolve
 
         cfg = self.config
-        if any(any(c in s for c in "*?[") for s in _all_symbols(cfg)):
-            raise ConfigurationError("convert: symbol patterns are resolved by listing the archive; name the symbols "
-                                     "to convert in the config")
         if not run_ids(mdir):
             raise ConfigurationError(f"No manifests in {mdir}: collect first (`raycollect run CONFIG`), or pass the "
                                      "right --manifest-directory")
         matrix = load_matrix(cfg.matrix_path)
         cfg, _ = effective_range(cfg, matrix, self.today)
-        plan = build_plan(cfg, matrix, today=self.today, monthly_fallback=True)
         try:
             state = refresh(mdir)
         except OSError:  # a read-only manifest directory: read the newest state and the runs it lacks
@@ -168,6 +167,10 @@ class SilverJob:
         facts = pq.read_table(state.data, columns=["key", "status", "sha256", "size_bytes", "checksum_verified"])
         verified = facts.filter(pc.and_(pc.is_in(facts["status"], pa.array(COLLECTED)),
                                         pc.fill_null(facts["checksum_verified"], False)))
+        series = None
+        if any("*" in s for s in _all_symbols(cfg)):
+            series = _collected_series(resolve(cfg, matrix), verified["key"], cfg.quote_assets)
+        plan = build_plan(cfg, matrix, today=self.today, monthly_fallback=True, series=series)
         plan = plan.select(_PLAN_SCHEMA.names).cast(_PLAN_SCHEMA)
         joined = plan.join(verified.select(["key", "sha256", "size_bytes"]), "key", join_type="inner")
         out = Path(cfg.output_directory).expanduser().resolve()
@@ -223,6 +226,33 @@ def _collect_one(inflight: dict[Any, list[dict[str, Any]]]) -> list[dict[str, An
 def _all_symbols(cfg: WorkflowConfig) -> list[str]:
     symbols = cfg.symbols
     return [s for v in symbols.values() for s in v] if isinstance(symbols, dict) else list(symbols)
+
+
+def _collected_series(series: list[Any], keys: pa.ChunkedArray, quote_assets: list[str] | None) -> list[Any]:
+    """``series`` with each symbol pattern replaced by the symbols it matches among the collected ``keys`` (the
+    folder after each series' prefix); a series left with no symbol is dropped."""
+    from dataclasses import replace
+
+    from raycollect.discovery import choose_symbols, symbol_prefixes
+
+    found: dict[tuple[str, str], set[str]] = {}
+    for s in series:
+        pair = (s.market, s.data_type)
+        if pair in found:
+            continue
+        names: set[str] = set()
+        for base in symbol_prefixes(s.entry):
+            below = pc.filter(keys, pc.starts_with(keys, base))
+            if len(below):
+                rest = pc.utf8_slice_codeunits(below, len(base))
+                names.update(n for n in pc.unique(pc.list_element(pc.split_pattern(rest, "/"), 0)).to_pylist() if n)
+        found[pair] = names
+    out = []
+    for s in series:
+        chosen = choose_symbols(s.symbols, found[(s.market, s.data_type)], quote_assets)
+        if chosen:
+            out.append(replace(s, symbols=tuple(chosen)))
+    return out
 
 
 def _output_paths(sources: pa.Table, silver: Path) -> pa.Array:

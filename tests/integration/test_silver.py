@@ -121,6 +121,23 @@ def test_a_republished_zip_is_converted_again_and_its_output_replaced(archive, t
     assert convert(cfg).counts["skipped"] == 1
 
 
+
+def test_a_symbol_pattern_converts_what_it_collected_after_the_run_and_on_its_own(archive, tmp_path, capsys):
+    day = dt.date(2024, 3, 1)
+    for symbol, hours in (("ZZPAAUSDT", 2), ("ZZPABUSDT", 3), ("ZZPACBTC", 4)):
+        publish(archive, f"data/spot/daily/klines/{symbol}/1h/{symbol}-1h-2024-03-01.zip", candles(day, hours))
+    cfg = own_series(archive, tmp_path, "ZZPA*", "2024-03-01", "2024-03-01", quote_assets=["USDT"], convert=True)
+    result = collect(cfg)  # a pattern is resolved by listing the archive to collect, by the manifest to convert
+    assert (result.counts["success"], result.conversion.counts["converted"], result.conversion.rows) == (2, 2, 5)
+    got = duckdb.sql(f"SELECT symbol, count(*) FROM read_parquet('{tmp_path}/silver/spot/klines/**/*.parquet') "
+                     "GROUP BY ALL ORDER BY symbol").fetchall()
+    assert got == [("ZZPAAUSDT", 2), ("ZZPABUSDT", 3)]  # ZZPACBTC is not a USDT symbol: neither collected nor made
+    config_file = tmp_path / "pattern.json"
+    config_file.write_text(json.dumps({**cfg, "quote_assets": None}))
+    assert main(["convert", str(config_file), "--force", "--no-progress"]) == 0  # only what the manifest holds
+    assert "2 converted" in capsys.readouterr().out
+
+
 HOLD_STAGING = r"""
 import sys, time
 from pathlib import Path

@@ -35,3 +35,30 @@ def test_outputs_are_found_by_listing_their_directories(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "listdir", lambda d: (listed.append(os.path.basename(d)), listdir(d))[1])
     assert _existing(paths) == [True, False, True, False, False, False]
     assert listed == ["a", "b", "c", "x.parquet"]  # one listing per directory, however many files it holds
+
+
+def test_symbol_patterns_match_the_symbols_the_collection_holds_per_market_and_type():
+    from raycollect.config import WorkflowConfig
+    from raycollect.matrix import BUNDLED_MATRIX, load_matrix
+    from raycollect.selection import resolve
+    from raycollect.silver.job import _collected_series
+
+    keys = pa.chunked_array([[
+        "data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2026-05-08.zip",
+        "data/spot/monthly/klines/ETHUSDT/1h/ETHUSDT-1h-2026-04.zip",
+        "data/spot/daily/klines/BTCFDUSD/1h/BTCFDUSD-1h-2026-05-08.zip",
+        "data/spot/daily/trades/SOLUSDT/SOLUSDT-trades-2026-05-08.zip",  # another type: not a kline symbol
+        "data/futures/um/daily/klines/BNBUSDT/1h/BNBUSDT-1h-2026-05-08.zip",  # another market
+    ]])
+    cfg = WorkflowConfig({"workflow_type": "archive_collection", "matrix_path": str(BUNDLED_MATRIX),
+                          "output_directory": "out", "markets": ["spot", "futures_um"],
+                          "symbols": {"spot": ["*USDT", "XRPUSDT"], "futures_um": ["BTC*"]},
+                          "data_types": ["klines"], "intervals": {"klines": ["1h"]},
+                          "date_range": {"start": "2026-04-01", "end": "2026-05-08"}})
+    got = {(s.market, s.interval): s.symbols for s in _collected_series(resolve(cfg, load_matrix(BUNDLED_MATRIX)),
+                                                                        keys, None)}
+    # spot: the pattern's matches, in order, and a plain symbol only if collected; futures_um: BTC* matches none
+    assert got == {("spot", "1h"): ("BTCUSDT", "ETHUSDT")}
+    everything = cfg.model_copy(update={"symbols": ["*"], "markets": ["spot"]})
+    got = _collected_series(resolve(everything, load_matrix(BUNDLED_MATRIX)), keys, ["FDUSD"])
+    assert [s.symbols for s in got] == [("BTCFDUSD",)]  # quote_assets filters a pattern's matches
