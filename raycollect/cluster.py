@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raycollect.errors import ConfigurationError
-from raycollect.reaper import Reaper
+from raycollect.reaper import Reaper, descendants
 
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 _AUTH_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to a copy of the cluster's token (on the head node: "
@@ -47,15 +47,17 @@ class RaySession:
             return self
         address = resolve_address(self.address or os.environ.get("RAY_ADDRESS") or "local")
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        before: dict[int, int] = {}
         if address == "local":
             kwargs["include_dashboard"] = False  # a one-off cluster: skip the dashboard's start-up cost
+            before = descendants(os.getpid())  # the caller's own processes: not Ray's, spared by the reaper
             with _lean_local_ray():
                 ray.init(address=address, **kwargs)
         else:
             ray.init(address=address, **kwargs)
         self.started = True
         if address == "local":
-            self.reaper = Reaper.start()
+            self.reaper = Reaper.start(spare=before)
         return self
 
     def __exit__(self, *exc: object) -> None:

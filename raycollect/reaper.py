@@ -6,7 +6,8 @@ process in its own session: it snapshots the driver's descendants (pid and start
 twice a second (the first snapshot is the driver's own, handed over as it starts the reaper), and when
 its stdin reaches EOF without the word ``stop`` (the driver is gone), it SIGSTOPs those processes and
 whatever they started since its last look (found below them, not below the dead driver), then SIGKILLs
-them all, by id, checking each start time so a reused pid is never hit.
+them all, by id, checking each start time so a reused pid is never hit. Processes the driver ran before it
+started Ray (a user's own subprocesses, in the Python API) are spared, and so is what they start.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ POLL_SECONDS = 0.5
 
 
 class Reaper:
-    """The driver's side: ``Reaper.start()`` after ``ray.init``; ``release()`` after ``ray.shutdown``."""
+    """The driver's side: ``Reaper.start(spare=...)`` after ``ray.init``; ``release()`` after ``ray.shutdown``."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
 
     @classmethod
-    def start(cls) -> Reaper | None:
+    def start(cls, spare: dict[int, int] | None = None) -> Reaper | None:
+        """Watch the driver; ``spare`` ({pid: start time}, ``descendants(os.getpid())`` taken before ``ray.init``)
+        are the driver's processes that are not Ray's: they and what they start are never killed."""
         if not Path("/proc/self/stat").exists():
             return None  # not Linux: ray.shutdown on the normal paths is all there is
         # This file as a script, standard library only: ``-m raycollect.reaper`` imported the package (pyarrow
@@ -38,8 +41,10 @@ class Reaper:
         # so far (Ray's processes) goes with it as the first snapshot: a driver killed before the reaper's own
         # first look (milliseconds after its start, seconds on a loaded machine) left Ray's agents running for
         # a minute.
-        started = ",".join(f"{pid}:{start}" for pid, start in descendants(os.getpid()).items())
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid()), started],
+        spare = spare or {}
+        started = _pairs({p: t for p, t in descendants(os.getpid()).items() if spare.get(p) != t})
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid()), started,
+                                 _pairs(spare)],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         return cls(proc)
@@ -86,13 +91,24 @@ def descendants(*roots: int) -> dict[int, int]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    """``reaper.py DRIVER_PID [PID:START,...]``: the driver, and its descendants when it started the reaper."""
-    driver = int(argv[0])
-    handed: dict[int, int] = {}
-    for item in (argv[1].split(",") if len(argv) > 1 and argv[1] else []):
+def _pairs(procs: dict[int, int]) -> str:
+    return ",".join(f"{pid}:{start}" for pid, start in procs.items())
+
+
+def _parse(text: str) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for item in text.split(",") if text else []:
         pid, start = item.split(":")
-        handed[int(pid)] = int(start)
+        out[int(pid)] = int(start)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """``reaper.py DRIVER_PID [PID:START,... [PID:START,...]]``: the driver, its descendants when it started the
+    reaper, and the ones to spare (not Ray's)."""
+    driver = int(argv[0])
+    handed = _parse(argv[1] if len(argv) > 1 else "")
+    spare = _parse(argv[2] if len(argv) > 2 else "")
     me = os.getpid()
     released = threading.Event()
     gone = threading.Event()
@@ -105,7 +121,12 @@ def main(argv: list[str]) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     def look() -> dict[int, int]:
-        return {p: t for p, t in descendants(driver).items() if p != me}
+        below = {p: t for p, t in descendants(driver).items() if p != me}
+        spared = [p for p, t in below.items() if spare.get(p) == t]
+        if spared:  # the user's own processes, and everything below them
+            for pid in [*spared, *descendants(*spared)]:
+                below.pop(pid, None)
+        return below
 
     # Every process seen below the driver stays in the snapshot while it lives: a look taken while the dying
     # driver's children are being reparented sees only some of them, and must not forget the others.

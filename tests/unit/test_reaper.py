@@ -97,3 +97,34 @@ def test_a_driver_killed_before_the_reapers_first_look_still_takes_its_children_
     finally:
         for pid in running(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+# A driver (the Python API's caller) with a process of its own from before Ray started (a shell that starts a
+# sleeper), then Ray's stand-in; killed after the reaper has looked a few times.
+SPARES_ITS_OWN = textwrap.dedent("""
+    import os, signal, subprocess, sys, time
+    from raycollect.reaper import Reaper, descendants
+    own = subprocess.Popen(["sh", "-c", f"sleep 0.3; sleep {sys.argv[1]} & wait"])
+    before = descendants(os.getpid())
+    ray = subprocess.Popen(["sleep", sys.argv[2]])  # as ray.init starts its processes
+    Reaper.start(spare=before)
+    time.sleep(1.2)  # the shell has started its sleeper since: below a spared process, so spared too
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_the_drivers_own_processes_from_before_ray_started_are_spared_and_rays_are_not():
+    mine, rays = (f"{n + os.getpid() % 1000 / 1000:.3f}" for n in (500, 600))
+    driver = subprocess.Popen([sys.executable, "-c", SPARES_ITS_OWN, mine, rays],
+                              cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert driver.wait(timeout=20) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while running(rays) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the reaper is done
+        assert running(rays) == set()
+        assert len(running(mine)) == 1  # the user's sleeper lives on
+    finally:
+        for pid in running(mine) | running(rays):
+            os.kill(pid, signal.SIGKILL)
