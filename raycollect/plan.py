@@ -53,6 +53,12 @@ def build_plan(
     ``monthly_fallback`` adds, under the auto policy, the daily files of every month planned as a
     monthly file, flagged ``fallback`` (discovery keeps them only when the monthly file is absent).
     """
+    if series is None and any("*" in s for m in config.markets for s in config.symbols_for(m)):
+        from raycollect.errors import ConfigurationError
+
+        raise ConfigurationError("build_plan: a symbol pattern (such as *USDT) is resolved by listing the archive: "
+                                 "plan with raycollect.discovery.discover_plan(config, matrix, storage) or "
+                                 "`raycollect plan CONFIG`, or name the symbols")
     matrix = matrix or load_matrix(config.matrix_path)
     today = today or dt.datetime.now(dt.timezone.utc).date()
     chosen = series if series is not None else resolve(config, matrix)

@@ -139,3 +139,12 @@ def test_default_interval_is_1d_and_keys_are_unique(matrix):
     plan = plan_of(matrix, intervals=None, symbols=["BTCUSDT", "ETHUSDT", "BTCUSDT"])
     assert sorted(keys(plan)) == sorted(
         f"data/spot/daily/klines/{s}/1d/{s}-1d-2024-01-0{d}.zip" for s in ("BTCUSDT", "ETHUSDT") for d in (1, 2))
+
+
+def test_a_symbol_pattern_is_refused_with_how_to_resolve_it_never_planned_as_a_key(matrix):
+    from raycollect.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as err:
+        plan_of(matrix, markets=["spot", "futures_um"], symbols={"spot": ["BTCUSDT"], "futures_um": ["*USDT"]})
+    assert "symbol pattern (such as *USDT) is resolved by listing the archive" in str(err.value)
+    assert "`raycollect plan CONFIG`" in str(err.value)
