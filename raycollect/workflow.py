@@ -36,7 +36,7 @@ from raycollect.models import IngestionMetadata
 from raycollect.progress import Progress
 from raycollect.result import RunResult
 from raycollect.resume import Resume
-from raycollect.selection import effective_range
+from raycollect.selection import effective_range, latest_publishable
 from raycollect.staging import sweep, sweep_owned
 from raycollect.storage import BaseStorage, make_storage
 from raycollect.stream import BATCH_ROWS, PlanStream, plan_stream
@@ -158,6 +158,9 @@ class ArchiveCollectionWorkflow:
         if cfg.convert and result.status in ("success", "partial"):
             from raycollect.silver.job import SilverJob
 
+            if self.sync:  # sync collected up to the latest publishable day, whatever date_range.end says
+                cfg = cfg.model_copy(update={"date_range": cfg.date_range.model_copy(
+                    update={"end": max(cfg.date_range.end, latest_publishable(self.today))})})
             conversion = SilverJob(cfg, ray_address=self.ray_address, show_progress=self.show_progress,
                                    today=self.today).execute()
             result = dataclasses.replace(result, conversion=conversion)

@@ -138,6 +138,20 @@ def test_a_symbol_pattern_converts_what_it_collected_after_the_run_and_on_its_ow
     assert "2 converted" in capsys.readouterr().out
 
 
+
+def test_a_sync_with_convert_converts_every_day_it_collected_past_the_configs_end(archive, tmp_path):
+    days = [dt.date(2024, 1, 30), dt.date(2024, 1, 31), dt.date(2024, 2, 1), dt.date(2024, 2, 2)]
+    for day in days:
+        publish(archive, f"data/spot/daily/klines/ZZSYNCUSDT/1h/ZZSYNCUSDT-1h-{day}.zip", candles(day, 2))
+    cfg = own_series(archive, tmp_path, "ZZSYNCUSDT", "2024-01-30", "2024-01-31", partition_policy="auto",
+                     convert=True)
+    result = collect(cfg, sync=True, today=dt.date(2024, 2, 3))  # sync does not stop at date_range.end
+    assert result.counts["success"] == 4  # January's monthly file is not published: its days stand in for it
+    assert (result.conversion.counts["converted"], result.conversion.rows) == (4, 8)
+    names = sorted(p.name for p in (tmp_path / "silver").rglob("*.parquet"))
+    assert names == [f"ZZSYNCUSDT-1h-{day}.parquet" for day in days]
+
+
 HOLD_STAGING = r"""
 import sys, time
 from pathlib import Path
