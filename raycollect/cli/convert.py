@@ -44,6 +44,10 @@ def print_conversion(result: Any, out: Any = None) -> None:
           f"failed, {c['superseded']:,} superseded by monthly files; {result.rows:,} rows from "
           f"{human_bytes(result.bytes_in)} of zips to {human_bytes(result.bytes_out)} of Parquet in "
           f"{result.seconds:.1f}s ({rate:,.0f} rows/s)", file=out)
+    if result.unverified:
+        print(f"  left out: {result.unverified:,} collected files not verified against a .CHECKSUM (collected with "
+              "download_checksum: false): silver holds verified files only; set download_checksum: true and run "
+              "`raycollect verify CONFIG` to check them", file=out)
     for key, reason in result.failures[:20]:
         print(f"  failed: {key}: {reason}", file=out)
     if len(result.failures) > 20:

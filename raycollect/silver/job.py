@@ -58,6 +58,7 @@ class ConversionResult:
     manifest_directory: str
     failures: tuple[tuple[str, str], ...] = ()
     quality: dict[str, int] = field(default_factory=dict)  # files with each kind of issue
+    unverified: int = 0  # collected files of the selection left out: not verified against a .CHECKSUM
 
     @property
     def exit_code(self) -> int:
@@ -101,7 +102,7 @@ class SilverJob:
                                      "supported yet")
         run_id = new_run_id()
         writer = ConversionWriter(mdir, run_id)
-        sources = self._sources(mdir)
+        sources, unverified = self._sources(mdir)
         sources, superseded = _supersede(sources)
         counts = {"converted": 0, "skipped": 0, "failed": 0, "superseded": 0}
         done = newest_conversions(mdir)
@@ -137,11 +138,12 @@ class SilverJob:
             sweep(staging)  # a task killed mid-file (its worker died) left its temporary output there
         writer.flush()
         return ConversionResult(run_id, counts, totals["rows"], totals["bytes_in"], totals["bytes_out"],
-                                time.monotonic() - t0, str(silver), str(mdir), tuple(failures), quality)
+                                time.monotonic() - t0, str(silver), str(mdir), tuple(failures), quality, unverified)
 
     # --- what to convert ---
-    def _sources(self, mdir: Path) -> pa.Table:
-        """Plan rows of the selection that the collection state holds verified: plan columns + sha256, size.
+    def _sources(self, mdir: Path) -> tuple[pa.Table, int]:
+        """Plan rows of the selection that the collection state holds verified (plan columns + sha256, size), and
+        how many more it holds collected but unverified (``download_checksum: false``): those stay bronze only.
 
         Symbol patterns (``*USDT``) match the symbols the collection holds for each market and data type (no
         listing of the archive: what was not collected has nothing to convert)."""
@@ -165,17 +167,21 @@ class SilverJob:
         import pyarrow.parquet as pq
 
         facts = pq.read_table(state.data, columns=["key", "status", "sha256", "size_bytes", "checksum_verified"])
-        verified = facts.filter(pc.and_(pc.is_in(facts["status"], pa.array(COLLECTED)),
-                                        pc.fill_null(facts["checksum_verified"], False)))
+        collected = facts.filter(pc.is_in(facts["status"], pa.array(COLLECTED)))
+        verified = collected.filter(pc.fill_null(collected["checksum_verified"], False))
         series = None
         if any("*" in s for s in _all_symbols(cfg)):
             series = _collected_series(resolve(cfg, matrix), verified["key"], cfg.quote_assets)
         plan = build_plan(cfg, matrix, today=self.today, monthly_fallback=True, series=series)
         plan = plan.select(_PLAN_SCHEMA.names).cast(_PLAN_SCHEMA)
         joined = plan.join(verified.select(["key", "sha256", "size_bytes"]), "key", join_type="inner")
+        unverified = collected.num_rows - verified.num_rows
+        if unverified:  # only those of this selection count
+            unverified = pc.sum(pc.is_in(plan["key"], pc.filter(collected["key"], pc.invert(pc.fill_null(
+                collected["checksum_verified"], False))))).as_py() or 0
         out = Path(cfg.output_directory).expanduser().resolve()
         paths = pc.binary_join_element_wise(str(out) + os.sep, joined["key"], "")
-        return joined.append_column("source_path", paths).sort_by("key")
+        return joined.append_column("source_path", paths).sort_by("key"), unverified
 
     def _record_superseded(self, superseded: pa.Table, silver: Path, done: pa.Table, writer: ConversionWriter,
                            counts: dict[str, int]) -> None:

@@ -152,6 +152,25 @@ def test_a_sync_with_convert_converts_every_day_it_collected_past_the_configs_en
     assert names == [f"ZZSYNCUSDT-1h-{day}.parquet" for day in days]
 
 
+
+def test_unverified_zips_are_left_out_and_said_until_verify_checks_them(archive, tmp_path, capsys):
+    for day in (1, 2):
+        publish(archive, f"data/spot/daily/klines/ZZUNVUSDT/1h/ZZUNVUSDT-1h-2024-03-0{day}.zip",
+                candles(dt.date(2024, 3, day), 3))
+    cfg = own_series(archive, tmp_path, "ZZUNVUSDT", "2024-03-01", "2024-03-02", download_checksum=False)
+    assert collect(cfg).counts["success"] == 2
+    config_file = tmp_path / "unverified.json"
+    config_file.write_text(json.dumps(cfg))
+    assert main(["convert", str(config_file), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "0 converted" in out and "left out: 2 collected files not verified against a .CHECKSUM" in out
+    config_file.write_text(json.dumps({**cfg, "download_checksum": True}))
+    assert main(["verify", str(config_file), "--no-progress"]) == 0
+    capsys.readouterr()
+    result = convert({**cfg, "download_checksum": True})
+    assert (result.counts["converted"], result.unverified, result.rows) == (2, 0, 6)
+
+
 HOLD_STAGING = r"""
 import sys, time
 from pathlib import Path
