@@ -171,7 +171,7 @@ class SilverJob:
         verified = collected.filter(pc.fill_null(collected["checksum_verified"], False))
         series = None
         if any("*" in s for s in _all_symbols(cfg)):
-            series = _collected_series(resolve(cfg, matrix), verified["key"], cfg.quote_assets)
+            series = _collected_series(resolve(cfg, matrix), collected["key"], cfg.quote_assets)
         plan = build_plan(cfg, matrix, today=self.today, monthly_fallback=True, series=series)
         plan = plan.select(_PLAN_SCHEMA.names).cast(_PLAN_SCHEMA)
         joined = plan.join(verified.select(["key", "sha256", "size_bytes"]), "key", join_type="inner")
