@@ -91,7 +91,7 @@ class RunResult:
             c = self.conversion
             out["conversion"] = {**c.counts, "rows": c.rows, "bytes_in": c.bytes_in, "bytes_out": c.bytes_out,
                                  "seconds": round(c.seconds, 3), "silver_directory": c.silver_directory,
-                                 "failures": list(c.failures[:20])}
+                                 "failures": list(c.failures[:20]), "unverified": c.unverified}
         if self.error:
             out.update(error=self.error, partial_results=stats)
         return out

@@ -164,6 +164,7 @@ def test_unverified_zips_are_left_out_and_said_until_verify_checks_them(archive,
     assert main(["convert", str(config_file), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "0 converted" in out and "left out: 2 collected files not verified against a .CHECKSUM" in out
+    assert collect({**cfg, "convert": True})["conversion"]["unverified"] == 2  # in the result's dict too
     config_file.write_text(json.dumps({**cfg, "download_checksum": True}))
     assert main(["verify", str(config_file), "--no-progress"]) == 0
     capsys.readouterr()
