@@ -119,6 +119,10 @@ class ArchiveCollectionWorkflow:
             from raycollect.silver.job import silver_directory
 
             silver_directory(cfg)  # an unusable silver destination is a config error before anything is fetched
+            if not self.storage.mirrors_keys:
+                raise ConfigurationError("convert: true reads each collected zip at output_directory/<archive key>; "
+                                         "this run's storage places files with a get_partition_path of its own: "
+                                         "collect without convert, and convert those files yourself")
         self.store = ManifestStore.for_config(cfg)
         self._preflight()
         self.mdir = str(self.store.pull())  # the manifests, as a local directory (a mirror for s3://)

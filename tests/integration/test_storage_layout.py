@@ -42,3 +42,16 @@ def test_a_layout_that_escapes_the_destination_is_refused(archive, tmp_path):
     assert result["status"] == "failed" and result["exit_code"] == 1
     assert result["error"].startswith("WorkflowError: refusing target path '../outside/data/")
     assert not (tmp_path / "outside").exists()
+
+
+def test_convert_with_a_layout_of_its_own_is_refused_before_anything_is_fetched(archive, tmp_path):
+    from raycollect.errors import ConfigurationError
+
+    class Flat(LocalStorage):
+        def get_partition_path(self, **row):
+            return "flat/" + row["key"].rsplit("/", 1)[1]
+
+    cfg = collect_config(archive, tmp_path, markets=["spot"], symbols=["BTCUSDT"], convert=True)
+    with pytest.raises(ConfigurationError, match=r"convert: true reads each collected zip at output_directory/"):
+        ArchiveCollectionWorkflow(cfg, storage=Flat(tmp_path), show_progress=False).execute()
+    assert not (tmp_path / "flat").exists() and not (tmp_path / "_manifests").exists()
