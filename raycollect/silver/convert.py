@@ -2,7 +2,7 @@
 
 - The zip must hold exactly one CSV; a first line whose first character is not a digit is a header row
   (ARCHIVE.md), detected per file (after a UTF-8 byte order mark, which is dropped: a header-less file that
-  starts with one keeps its first row).
+  starts with one keeps its first row; so does one whose first number is quoted, signed or after spaces).
 - The CSV is inflated by ISA-L and cut into line-aligned blocks of about 16 MB; polars parses each block with
   explicit column types (about half the CPU of Arrow's CSV reader here), so a multi-GB trades file needs memory
   for a few blocks and one row group, not for the file.
@@ -103,7 +103,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
                 store_schema=False) as writer:
             if fh.peek(len(_BOM)) == _BOM:  # a UTF-8 byte order mark is not the first character of a header
                 fh.read(len(_BOM))
-            header = _has_header(fh.peek(1))
+            header = _has_header(fh.peek(HEADER_PEEK))
             units = _write(_tables(fh, spec, header), spec, src, writer, quality)
         _commit(tmp, dst)
     except BaseException as exc:
@@ -265,8 +265,17 @@ class _MemberReader(io.RawIOBase):
 _BOM = b"\xef\xbb\xbf"
 
 
+#: What may come before a number in a CSV field: spaces, quotes, a sign.
+_BEFORE_NUMBER = b' \t"+-'
+#: Bytes enough to see past them to the first field's first digit.
+HEADER_PEEK = 64
+
+
 def _has_header(first: bytes) -> bool:
-    return bool(first) and not first[:1].isdigit()
+    """ARCHIVE.md's rule: a first line whose first character is not a digit is a header. A first field that is a
+    number once spaces, quotes and a sign are set aside (``"1709..."``, `` 1709``, ``+1``) is data all the same:
+    a row is never dropped as a header for its formatting."""
+    return bool(first) and not first.lstrip(_BEFORE_NUMBER)[:1].isdigit()
 
 
 def _tables(fh: Any, spec: TableSpec, header: bool) -> Iterator[pa.Table]:

@@ -401,6 +401,19 @@ def test_a_byte_order_mark_is_dropped_and_never_taken_for_a_header(tmp_path, hea
     assert t.column("open_time").to_pylist()[0] == dt.datetime(2024, 1, 1, tzinfo=UTC)
 
 
+
+@pytest.mark.parametrize("first", ['"{t}","1","2","0.5","1.5","10","{c}","15","7","5","7.5","0"',
+                                   "+{t},1e0,2E0,0.5,1.5,1e1,{c},15,7,5,7.5,0",
+                                   " {t},1,2,0.5,1.5,10,{c},15,7,5,7.5,0"])
+def test_a_first_row_whose_number_is_quoted_signed_or_padded_is_data_never_dropped_as_a_header(tmp_path, first):
+    rows = [first.format(t=T0, c=T0 + 3_599_999)] + [kline_line(T0 + h * 3_600_000) for h in (1, 2)]
+    path = zip_of(tmp_path, KLINE, "\n".join(rows) + "\n")
+    facts = convert_file(source(KLINE, path), tmp_path / "o.parquet")
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert (facts["header"], t.num_rows, t["open"][0].as_py()) == (False, 3, 1.0)
+    assert t.column("open_time").to_pylist()[0] == dt.datetime(2024, 1, 1, tzinfo=UTC)
+
+
 def test_peek_gathers_bytes_across_short_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(convert, "READ_BYTES", 1)  # a stored member read a byte at a time: chunks of one byte
     path = zip_of(tmp_path, KLINE, "\ufeff" + kline_line(T0) + "\n")
