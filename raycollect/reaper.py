@@ -41,10 +41,8 @@ class Reaper:
         # so far (Ray's processes) goes with it as the first snapshot: a driver killed before the reaper's own
         # first look (milliseconds after its start, seconds on a loaded machine) left Ray's agents running for
         # a minute.
-        spare = spare or {}
-        started = _pairs({p: t for p, t in descendants(os.getpid()).items() if spare.get(p) != t})
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid()), started,
-                                 _pairs(spare)],
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(os.getpid()),
+                                 _pairs(descendants(os.getpid())), _pairs(spare or {})],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         return cls(proc)
@@ -121,16 +119,11 @@ def main(argv: list[str]) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     def look() -> dict[int, int]:
-        below = {p: t for p, t in descendants(driver).items() if p != me}
-        spared = [p for p, t in below.items() if spare.get(p) == t]
-        if spared:  # the user's own processes, and everything below them
-            for pid in [*spared, *descendants(*spared)]:
-                below.pop(pid, None)
-        return below
+        return _unspared({p: t for p, t in descendants(driver).items() if p != me}, spare)
 
     # Every process seen below the driver stays in the snapshot while it lives: a look taken while the dying
     # driver's children are being reparented sees only some of them, and must not forget the others.
-    snapshot = {**handed, **look()}
+    snapshot = {**_unspared(handed, spare), **look()}
     while not gone.wait(POLL_SECONDS):
         snapshot = {**_living(snapshot), **look()}
     if released.is_set():
@@ -141,6 +134,15 @@ def main(argv: list[str]) -> int:
             os.kill(pid, signal.SIGKILL)
     time.sleep(0.1)
     return 0
+
+
+def _unspared(procs: dict[int, int], spare: dict[int, int]) -> dict[int, int]:
+    """``procs`` without the spared processes (the same pid and start time) and everything below them."""
+    spared = [p for p, t in procs.items() if spare.get(p) == t]
+    if not spared:
+        return procs
+    drop = {*spared, *descendants(*spared)}
+    return {p: t for p, t in procs.items() if p not in drop}
 
 
 def _living(snapshot: dict[int, int]) -> dict[int, int]:
