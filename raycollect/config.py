@@ -294,9 +294,14 @@ class WorkflowConfig(BaseModel):
         return list(self.symbols.get(market, [])) if isinstance(self.symbols, dict) else list(self.symbols)
 
     @property
+    def has_symbol_patterns(self) -> bool:
+        """Whether a symbol is a pattern (``*USDT``), resolved against a listing (or, to convert, the manifests)."""
+        return any("*" in s for m in self.markets for s in self.symbols_for(m))
+
+    @property
     def uses_discovery(self) -> bool:
         """Discovery is on when asked for, and whenever a symbol is a pattern."""
-        return self.discover or any("*" in s for m in self.markets for s in self.symbols_for(m))
+        return self.discover or self.has_symbol_patterns
 
     @property
     def transfers_per_actor(self) -> int:

@@ -53,7 +53,7 @@ def build_plan(
     ``monthly_fallback`` adds, under the auto policy, the daily files of every month planned as a
     monthly file, flagged ``fallback`` (discovery keeps them only when the monthly file is absent).
     """
-    if series is None and any("*" in s for m in config.markets for s in config.symbols_for(m)):
+    if series is None and config.has_symbol_patterns:
         from raycollect.errors import ConfigurationError
 
         raise ConfigurationError("build_plan: a symbol pattern (such as *USDT) is resolved by listing the archive: "

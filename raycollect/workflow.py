@@ -164,7 +164,7 @@ class ArchiveCollectionWorkflow:
 
             if self.sync:  # sync collected up to the latest publishable day, whatever date_range.end says
                 cfg = cfg.model_copy(update={"date_range": cfg.date_range.model_copy(
-                    update={"end": max(cfg.date_range.end, latest_publishable(self.today))})})
+                    update={"end": latest_publishable(self.today)})})
             conversion = SilverJob(cfg, ray_address=self.ray_address, show_progress=self.show_progress,
                                    today=self.today).execute()
             result = dataclasses.replace(result, conversion=conversion)

@@ -103,7 +103,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
                 store_schema=False) as writer:
             if fh.peek(len(_BOM)) == _BOM:  # a UTF-8 byte order mark is not the first character of a header
                 fh.read(len(_BOM))
-            header = _has_header(fh.peek(HEADER_PEEK))
+            header = _has_header(fh.peek(_HEADER_PEEK))
             units = _write(_tables(fh, spec, header), spec, src, writer, quality)
         _commit(tmp, dst)
     except BaseException as exc:
@@ -268,7 +268,7 @@ _BOM = b"\xef\xbb\xbf"
 #: What may come before a number in a CSV field: spaces, quotes, a sign.
 _BEFORE_NUMBER = b' \t"+-'
 #: Bytes enough to see past them to the first field's first digit.
-HEADER_PEEK = 64
+_HEADER_PEEK = 64
 
 
 def _has_header(first: bytes) -> bool:

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -168,17 +168,17 @@ class SilverJob:
 
         facts = pq.read_table(state.data, columns=["key", "status", "sha256", "size_bytes", "checksum_verified"])
         collected = facts.filter(pc.is_in(facts["status"], pa.array(COLLECTED)))
-        verified = collected.filter(pc.fill_null(collected["checksum_verified"], False))
+        checked = pc.fill_null(collected["checksum_verified"], False)
+        verified = collected.filter(checked)
         series = None
-        if any("*" in s for s in _all_symbols(cfg)):
+        if cfg.has_symbol_patterns:
             series = _collected_series(resolve(cfg, matrix), collected["key"], cfg.quote_assets)
         plan = build_plan(cfg, matrix, today=self.today, monthly_fallback=True, series=series)
         plan = plan.select(_PLAN_SCHEMA.names).cast(_PLAN_SCHEMA)
         joined = plan.join(verified.select(["key", "sha256", "size_bytes"]), "key", join_type="inner")
-        unverified = collected.num_rows - verified.num_rows
-        if unverified:  # only those of this selection count
-            unverified = pc.sum(pc.is_in(plan["key"], pc.filter(collected["key"], pc.invert(pc.fill_null(
-                collected["checksum_verified"], False))))).as_py() or 0
+        unchecked = pc.filter(collected["key"], pc.invert(checked))
+        # Only those of this selection count.
+        unverified = pc.sum(pc.is_in(plan["key"], unchecked)).as_py() or 0 if len(unchecked) else 0
         out = Path(cfg.output_directory).expanduser().resolve()
         paths = pc.binary_join_element_wise(str(out) + os.sep, joined["key"], "")
         return joined.append_column("source_path", paths).sort_by("key"), unverified
@@ -229,16 +229,9 @@ def _collect_one(inflight: dict[Any, list[dict[str, Any]]]) -> list[dict[str, An
         return [{**_base(row), "status": "failed", "error": reason, "converted_at": _now()} for row in batch]
 
 
-def _all_symbols(cfg: WorkflowConfig) -> list[str]:
-    symbols = cfg.symbols
-    return [s for v in symbols.values() for s in v] if isinstance(symbols, dict) else list(symbols)
-
-
 def _collected_series(series: list[Any], keys: pa.ChunkedArray, quote_assets: list[str] | None) -> list[Any]:
     """``series`` with each symbol pattern replaced by the symbols it matches among the collected ``keys`` (the
     folder after each series' prefix); a series left with no symbol is dropped."""
-    from dataclasses import replace
-
     from raycollect.discovery import choose_symbols, symbol_prefixes
 
     found: dict[tuple[str, str], set[str]] = {}

@@ -401,7 +401,6 @@ def test_a_byte_order_mark_is_dropped_and_never_taken_for_a_header(tmp_path, hea
     assert t.column("open_time").to_pylist()[0] == dt.datetime(2024, 1, 1, tzinfo=UTC)
 
 
-
 @pytest.mark.parametrize("first", ['"{t}","1","2","0.5","1.5","10","{c}","15","7","5","7.5","0"',
                                    "+{t},1e0,2E0,0.5,1.5,1e1,{c},15,7,5,7.5,0",
                                    " {t},1,2,0.5,1.5,10,{c},15,7,5,7.5,0"])
