@@ -184,6 +184,23 @@ class WorkflowConfig(BaseModel):
         default="zstd", description="The Parquet codec of silver files: zstd (the smallest), lz4 (about 0.15 CPU-s "
         "less per 4 M trades rows, 10-40% larger) or snappy. Applies to files converted from then on (--force "
         "rewrites all).")
+    silver_catalog: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The Iceberg catalog of the silver tables, as pyiceberg properties ({'type': 'rest', 'uri': ...}, "
+        "{'type': 'glue'}, {'type': 'sql', 'uri': 'postgresql+psycopg2://...'}; s3.* keys reach the warehouse). "
+        "Default: a SQLite catalog beside a local warehouse (<silver_directory>/catalog.db), or in the manifest "
+        "directory when the warehouse is on s3://.")
+    silver_namespace: str = Field(
+        default="binance", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="The catalog namespace of the silver tables (one table per market and data type).")
+    silver_target_file_mb: StrictInt = Field(
+        default=128, ge=1, le=4096,
+        description="Compaction writes data files of about this many MB of Parquet (Iceberg's default is 512; "
+        "128 keeps a month of one symbol's trades in a few files that readers prune by their time bounds).")
+    silver_compact_min_files: StrictInt = Field(
+        default=8, ge=2, le=100_000,
+        description="A partition (symbol, month) is compacted once it holds this many small files: after a "
+        "conversion when needed, or with `raycollect silver compact`.")
 
     # --- bookkeeping ---
     manifest_directory: str | None = Field(

@@ -116,9 +116,9 @@ class ArchiveCollectionWorkflow:
             self.config, [])
         cfg = self.config
         if cfg.convert:
-            from raycollect.silver.job import silver_directory
+            from raycollect.silver.job import check_silver
 
-            silver_directory(cfg)  # an unusable silver destination is a config error before anything is fetched
+            check_silver(cfg)  # an unusable silver destination is a config error before anything is fetched
             if not self.storage.mirrors_keys:
                 raise ConfigurationError("convert: true reads each collected zip at output_directory/<archive key>; "
                                          "this run's storage places files with a get_partition_path of its own: "

@@ -11,11 +11,11 @@ from raycollect.progress import human_bytes
 
 
 def register(sub: Any) -> None:
-    c = sub.add_parser("convert", help="convert the collected zips of a config to typed Parquet (the silver zone)")
+    c = sub.add_parser("convert", help="convert the collected zips of a config into the silver Iceberg tables")
     c.add_argument("config", help="workflow config (JSON or YAML)")
     c.add_argument("--output-directory", help="where the collected zips are (overrides the config)")
     c.add_argument("--manifest-directory", help="where the manifests are (default: <output>/_manifests)")
-    c.add_argument("--silver-directory", help="where Parquet lands (default: <output>/silver)")
+    c.add_argument("--silver-directory", help="the warehouse of the silver tables (default: <output>/silver)")
     c.add_argument("--force", action="store_true", help="convert every file again, even when unchanged")
     c.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a new local Ray)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
@@ -56,5 +56,9 @@ def print_conversion(result: Any, out: Any = None) -> None:
         rows = [{"issue": k, "files": v} for k, v in sorted(result.quality.items())]
         print("quality (files with each issue; `raycollect manifest quality --config CONFIG` lists them):", file=out)
         print(format_table(rows, ["issue", "files"]), file=out)
-    print(f"silver: {result.silver_directory}/<market>/<data_type>/**/*.parquet   conversion manifest: "
-          f"{result.manifest_directory}/silver/", file=out)
+    for name, snapshot in sorted(result.snapshots.items()):
+        compacted = result.compacted.get(name)
+        more = f", {compacted:,} partitions compacted" if compacted else ""
+        print(f"  table {name}: snapshot {snapshot}{more}", file=out)
+    print(f"silver: Iceberg tables in {result.silver_directory} (`raycollect query \"SELECT ...\" --config CONFIG`)   "
+          f"conversion manifest: {result.manifest_directory}/silver/", file=out)

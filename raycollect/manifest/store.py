@@ -86,7 +86,8 @@ class ManifestStore:
         # Run records (each downloaded once, then cached) and only the newest state pointer: older pointers
         # pile up in the bucket, and fetching them every run would make the cost grow with history.
         pointers = sorted(k for k in remote if k.startswith("state/state-"))
-        self._download([k for k in remote if k.startswith("runs/")] + pointers[-1:], remote)
+        # Conversion manifests too (silver/): a conversion's state, one small part per run.
+        self._download([k for k in remote if k.startswith(("runs/", "silver/"))] + pointers[-1:], remote)
         if everything:
             wanted = [k for k in remote if k.startswith("files/")]
         else:

@@ -149,10 +149,14 @@ _KEY_COLUMN = pa.dictionary(pa.int32(), pa.string())
 
 
 def _write_schema(spec: TableSpec) -> pa.Schema:
-    """``spec.schema`` as written: the columns the key adds as dictionaries (``_key_column``)."""
-    schema = spec.schema
+    """``spec.schema`` as written: with the silver table's field ids, and the columns the key adds as dictionaries
+    (``_key_column``)."""
+    from raycollect.silver.tables import arrow_schema
+
+    schema = arrow_schema(spec)
     for name in _added(spec):
-        schema = schema.set(schema.get_field_index(name), pa.field(name, _KEY_COLUMN))
+        i = schema.get_field_index(name)
+        schema = schema.set(i, schema.field(i).with_type(_KEY_COLUMN))
     return schema
 
 

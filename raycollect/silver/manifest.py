@@ -5,17 +5,25 @@ daily conversion of an unchanged collection adds nothing here.
 Layout (hive-partitioned like the file manifests)::
 
     <manifest_directory>/silver/run_id=<id>/part-00000.parquet
+    <manifest_directory>/silver/run_id=<id>/_commits.json     {table: {"snapshot_id": ..., "table_uuid": ...}}
 
-A row says which zip (key and sha256) became which Parquet file, with its row count, first and last time
-and the quality found (raycollect.silver.quality). ``converted`` rows are the state: a zip whose newest
-``converted`` row has the same sha256, and whose output still exists, is not converted again.
+A row says which zip (key and sha256) went into which table (``table_name``, and ``output_path``, the data file
+written for it; a compaction may fold it into a larger one later), with its row count, first and last time and
+the quality found (raycollect.silver.quality). Rows are written as results arrive, before the run commits its
+tables; ``_commits.json`` is written after each table's commit and says which snapshot holds the run's rows.
+Only committed rows are the state: a zip whose newest committed ``converted`` row has the same sha256, in a table
+with the same uuid (not dropped and made again), is not converted again. Rows of a run that died before its
+commit are history, never state.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
@@ -28,7 +36,9 @@ TS = pa.timestamp("us", tz="UTC")
 CONVERSION_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("market", pa.string()), ("data_type", pa.string()), ("partition", pa.string()),
     ("symbol", pa.string()), ("interval", pa.string()), ("period", pa.date32()), ("key", pa.string()),
-    ("sha256", pa.string()), ("source_path", pa.string()), ("output_path", pa.string()),
+    ("sha256", pa.string()), ("source_path", pa.string()),
+    ("table_name", pa.string()),  # the silver table (<market>_<data_type>)
+    ("output_path", pa.string()),  # the data file written for it (the first, when its rows span two months)
     ("status", pa.string()),  # converted, failed or superseded (a monthly file holds its days); never skipped
     ("error", pa.string()), ("rows", pa.int64()), ("first_time", TS), ("last_time", TS),
     ("time_unit", pa.string()),  # ms or us, as found in the CSV
@@ -38,6 +48,7 @@ CONVERSION_SCHEMA = pa.schema([
     ("seconds", pa.float64()), ("converted_at", TS),
 ])  # fmt: skip
 QUALITY_COLUMNS = ["missing_rows", "duplicate_rows", "out_of_order_rows", "out_of_period_rows"]
+COMMITS = "_commits.json"
 
 
 def conversion_glob(manifest_dir: str | Path) -> str:
@@ -51,12 +62,27 @@ def has_conversions(manifest_dir: str | Path) -> bool:
 class ConversionWriter:
     """Buffers conversion rows and writes a part every ``flush_rows`` rows and at the end (atomic renames)."""
 
-    def __init__(self, manifest_dir: str | Path, run_id: str, *, flush_rows: int = 20_000) -> None:
+    def __init__(self, manifest_dir: str | Path, run_id: str, *, flush_rows: int = 20_000,
+                 publish: Callable[[Path], None] | None = None) -> None:
         self.dir = Path(manifest_dir) / "silver" / f"run_id={run_id}"
         self.run_id = run_id
         self.flush_rows = flush_rows
+        self.publish = publish  # uploads each file written (an s3:// manifest directory's mirror)
         self._rows: list[dict] = []
+        self._commits: dict[str, dict[str, Any]] = {}
         self.parts = 0
+
+    def committed(self, table_name: str, snapshot_id: int | None, table_uuid: str) -> None:
+        """Record that this run's rows of ``table_name`` are in ``snapshot_id`` (after the commit, atomically)."""
+        self.flush()
+        self._commits[table_name] = {"snapshot_id": snapshot_id, "table_uuid": table_uuid}
+        path = self.dir / COMMITS
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{COMMITS}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._commits, sort_keys=True))
+        os.replace(tmp, path)
+        if self.publish:
+            self.publish(path)
 
     def add(self, row: dict) -> None:
         self._rows.append({**row, "run_id": self.run_id})
@@ -80,26 +106,69 @@ class ConversionWriter:
             self._rows = []
 
     def _write(self, table: pa.Table) -> None:
-        atomic_write(table, self.dir / f"part-{self.parts:05d}.parquet")
+        path = self.dir / f"part-{self.parts:05d}.parquet"
+        atomic_write(table, path)
+        if self.publish:
+            self.publish(path)
         self.parts += 1
 
 
+def commits(manifest_dir: str | Path) -> pa.Table:
+    """Every run's commits: (run_id, table_name, snapshot_id, table_uuid)."""
+    rows = []
+    for path in sorted((Path(manifest_dir) / "silver").glob(f"run_id=*/{COMMITS}")):
+        run_id = path.parent.name.removeprefix("run_id=")
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for table_name, facts in doc.items():
+            rows.append({"run_id": run_id, "table_name": table_name, "snapshot_id": facts.get("snapshot_id"),
+                         "table_uuid": facts.get("table_uuid")})
+    return pa.Table.from_pylist(rows, schema=_COMMITS_SCHEMA)
+
+
+_COMMITS_SCHEMA = pa.schema([("run_id", pa.string()), ("table_name", pa.string()), ("snapshot_id", pa.int64()),
+                             ("table_uuid", pa.string())])
+
+
+def _committed_sql(con: Any, manifest_dir: str | Path) -> str:
+    """A subquery of the conversion rows, each with its run's commit (snapshot_id, table_uuid; null when the run
+    did not commit that table)."""
+    from raycollect.manifest.query import sql_string
+
+    con.register("_raycollect_commits", commits(manifest_dir))
+    rows = f"read_parquet({sql_string(conversion_glob(manifest_dir))}, union_by_name = true)"
+    names = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {rows}").fetchall()}
+    if "table_name" not in names:  # only rows of the per-file layout (before the tables): none is committed
+        rows = f"(SELECT *, NULL::VARCHAR AS table_name FROM {rows})"
+    return (f"(SELECT r.*, c.snapshot_id, c.table_uuid FROM {rows} r LEFT JOIN _raycollect_commits c "
+            "ON r.run_id = c.run_id AND r.table_name = c.table_name)")
+
+
+_NEWEST_SCHEMA = pa.schema([("key", pa.string()), ("status", pa.string()), ("sha256", pa.string()),
+                            ("partition", pa.string()), ("table_name", pa.string()), ("snapshot_id", pa.int64()),
+                            ("table_uuid", pa.string())])
+
+
 def newest_conversions(manifest_dir: str | Path) -> pa.Table:
-    """The newest ``converted`` or ``superseded`` row per key: (key, status, sha256, output_path)."""
-    empty = pa.table({"key": pa.array([], pa.string()), "status": pa.array([], pa.string()),
-                      "sha256": pa.array([], pa.string()), "output_path": pa.array([], pa.string())})
+    """The newest committed ``converted`` or ``superseded`` row per key: (key, status, sha256, partition,
+    table_name, snapshot_id, table_uuid). Rows of the per-file layout before the tables, and rows of runs that
+    did not commit, are not state."""
     if not has_conversions(manifest_dir):
-        return empty
+        return _NEWEST_SCHEMA.empty_table()
     import duckdb
 
-    from raycollect.manifest.query import sql_string, to_arrow
+    from raycollect.manifest.query import to_arrow
 
     con = duckdb.connect()
     try:
-        return to_arrow(con.sql(
-            f"SELECT key, status, sha256, output_path FROM read_parquet({sql_string(conversion_glob(manifest_dir))}, "
-            "union_by_name = true) WHERE status IN ('converted', 'superseded') "
+        got = to_arrow(con.sql(
+            f"SELECT key, status, sha256, \"partition\", table_name, snapshot_id, table_uuid FROM "
+            f"{_committed_sql(con, manifest_dir)} WHERE status IN ('converted', 'superseded') "
+            "AND snapshot_id IS NOT NULL "
             "QUALIFY row_number() OVER (PARTITION BY key ORDER BY converted_at DESC) = 1"))
+        return got.cast(_NEWEST_SCHEMA)
     finally:
         con.close()
 
@@ -127,8 +196,8 @@ def quality_report(manifest_dir: str | Path, *, market: str | None = None, data_
         return to_arrow(con.sql(
             "SELECT market, data_type, symbol, interval, period, status, rows, expected_rows, missing_rows, "
             "duplicate_rows, out_of_order_rows, out_of_period_rows, first_missing, error FROM ("
-            f"SELECT * FROM read_parquet({sql_string(conversion_glob(manifest_dir))}, union_by_name = true) "
-            "WHERE status IN ('converted', 'failed', 'superseded') "
+            f"SELECT * FROM {_committed_sql(con, manifest_dir)} "
+            "WHERE status = 'failed' OR (status IN ('converted', 'superseded') AND snapshot_id IS NOT NULL) "
             "QUALIFY row_number() OVER (PARTITION BY key ORDER BY converted_at DESC) = 1) "
             f"WHERE {' AND '.join(where)} ORDER BY market, data_type, symbol, interval, period"))
     finally:

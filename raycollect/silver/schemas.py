@@ -84,6 +84,12 @@ class TableSpec:
         return next(n for n, k in self.columns if k in ("time", "text_time", "date"))
 
     @property
+    def partition_column(self) -> str:
+        """The column that holds the key's symbol: ``symbol``, except in EOHSummary, whose ``symbol`` is the
+        option contract and whose ``underlying`` is the key's symbol (``BTCUSDT``)."""
+        return "underlying" if self.data_type == "EOHSummary" else "symbol"
+
+    @property
     def adds_symbol(self) -> bool:
         return "symbol" not in self.names
 

@@ -1,4 +1,5 @@
-"""The silver zone end to end: collect from the local archive (SeaweedFS) on a real local Ray, then convert.
+"""The silver zone end to end: collect from the local archive (SeaweedFS) on a real local Ray, then convert into
+the Iceberg tables (the default SQLite catalog beside a local warehouse).
 
 Series of their own (ZZ* symbols) are uploaded by each test, so re-publishing one changes no other test's data.
 """
@@ -26,6 +27,8 @@ from raycollect.config import WorkflowConfig
 from raycollect.mirror.generate import sidecar_text
 from raycollect.silver.job import SilverJob
 from raycollect.silver.manifest import conversion_glob
+from raycollect.silver.read import views
+from raycollect.silver.tables import lakehouse
 from raycollect.workflow import ArchiveCollectionWorkflow
 from tests.conftest import collect_config
 
@@ -42,6 +45,26 @@ def collect(cfg: dict, **kw):
 
 def convert(cfg: dict, **kw):
     return SilverJob(WorkflowConfig(cfg), show_progress=False, **kw).execute()
+
+
+def sql(cfg: dict, query: str, as_of: str | int | None = None) -> list[tuple]:
+    """``query`` over the config's silver tables (a DuckDB view per table, as `raycollect query` makes them)."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        views(con, lakehouse(WorkflowConfig(cfg)), as_of=as_of)
+        return con.sql(query).fetchall()
+    finally:
+        con.close()
+
+
+def data_files(cfg: dict, name: str) -> list[str]:
+    from raycollect.silver.read import data_files as current
+
+    lake = lakehouse(WorkflowConfig(cfg))
+    from raycollect.silver.tables import split_table_name
+
+    return sorted(current(lake.table(*split_table_name(name))))
 
 
 def candles(day: dt.date, hours: int, first_price: float = 1.0) -> str:
@@ -71,26 +94,25 @@ def own_series(archive, tmp_path: Path, symbol: str, start: str, end: str, **kw)
 
 
 def test_real_files_collected_and_converted_in_one_run_then_skipped(archive, tmp_path):
-    result = collect(collect_config(archive, tmp_path, **REAL, convert=True))
+    cfg = collect_config(archive, tmp_path, **REAL, convert=True)
+    result = collect(cfg)
     assert result.counts["success"] == 4 and result["storage_zones_used"] == ["bronze", "silver"]
     conv = result.conversion
     assert (conv.counts, conv.rows) == ({"converted": 4, "skipped": 0, "failed": 0, "superseded": 0},
                                         24 + 24 + 90 + 105_280)
-    silver = tmp_path / "silver"
-    got = duckdb.sql(f"SELECT count(*), min(open_time), max(close_time), any_value(symbol), any_value(interval), "
-                     f"typeof(any_value(open_time)), typeof(any_value(count)) FROM read_parquet('{silver}/spot/klines/"
-                     "**/*.parquet', hive_partitioning = true)").fetchall()[0]
+    assert sorted(conv.snapshots) == ["futures_cm_aggTrades", "futures_um_fundingRate", "spot_klines"]
+    got = sql(cfg, "SELECT count(*), min(open_time), max(close_time), any_value(symbol), any_value(interval), "
+                   "typeof(any_value(open_time)), typeof(any_value(count)) FROM spot_klines")[0]
     assert got == (48, dt.datetime(2026, 5, 8, tzinfo=dt.timezone.utc),
                    dt.datetime(2026, 5, 9, 23, 59, 59, 999999, tzinfo=dt.timezone.utc), "BTCUSDT", "1h",
                    "TIMESTAMP WITH TIME ZONE", "BIGINT")
-    agg = duckdb.sql(f"SELECT count(*), count(*) FILTER (is_buyer_maker), typeof(any_value(is_buyer_maker)) FROM "
-                     f"read_parquet('{silver}/futures_cm/aggTrades/**/*.parquet', hive_partitioning = true)").fetchall()
+    agg = sql(cfg, "SELECT count(*), count(*) FILTER (is_buyer_maker), typeof(any_value(is_buyer_maker)) "
+                   "FROM futures_cm_aggTrades")
     assert agg[0][0] == 105_280 and 0 < agg[0][1] < 105_280 and agg[0][2] == "BOOLEAN"
-    mtimes = {p: p.stat().st_mtime_ns for p in silver.rglob("*.parquet")}
-    assert len(mtimes) == 4
+    files = {n: data_files(cfg, n) for n in conv.snapshots}
     again = convert(collect_config(archive, tmp_path, **REAL))
     assert again.counts == {"converted": 0, "skipped": 4, "failed": 0, "superseded": 0}
-    assert {p: p.stat().st_mtime_ns for p in silver.rglob("*.parquet")} == mtimes  # nothing rewritten
+    assert again.snapshots == {} and {n: data_files(cfg, n) for n in conv.snapshots} == files  # nothing committed
     # The manifest holds the 4 conversions only: a rerun that changes nothing adds no row (a daily cron over an
     # unchanged collection would otherwise grow it by the whole collection every day).
     manifest = duckdb.sql(f"SELECT status, count(*) FROM read_parquet('{conversion_glob(tmp_path / '_manifests')}') "
@@ -105,21 +127,21 @@ def test_a_republished_zip_is_converted_again_and_its_output_replaced(archive, t
     collect(cfg)
     one = convert(cfg)
     assert (one.counts["converted"], one.rows) == (1, 3)
-    out = tmp_path / "silver" / "spot" / "klines" / "ZZRUSDT" / "1h" / "ZZRUSDT-1h-2024-03-01.parquet"
+    [out] = data_files(cfg, "spot_klines")
     assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "ZSTD"  # the default codec
     second = publish(archive, key, candles(dt.date(2024, 3, 1), 24, first_price=100.0))  # fixed upstream
     verified = collect({**cfg, "reverify": True}, only_collected=True)
     assert verified.counts["success"] == 1  # re-fetched: the archive's bytes changed
     two = convert({**cfg, "silver_compression": "lz4"})  # the codec of files converted from now on
     assert (two.counts["converted"], two.counts["skipped"], two.rows) == (1, 0, 24)
-    table = pq.read_table(out)
-    assert (table.num_rows, table["open"][0].as_py()) == (24, 100.0)
-    assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "LZ4"
+    assert sql(cfg, "SELECT count(*), min(open) FROM spot_klines") == [(24, 100.0)]  # replaced, not added
+    assert sql(cfg, "SELECT count(*), min(open) FROM spot_klines", as_of=one.snapshots["spot_klines"]) == [(3, 1.0)]
+    [new] = data_files(cfg, "spot_klines")
+    assert pq.ParquetFile(new).metadata.row_group(0).column(0).compression == "LZ4"
     rows = duckdb.sql(f"SELECT sha256, rows FROM read_parquet('{conversion_glob(tmp_path / '_manifests')}') "
                       f"WHERE key = '{key}' AND status = 'converted' ORDER BY converted_at").fetchall()
     assert rows == [(first, 3), (second, 24)]
     assert convert(cfg).counts["skipped"] == 1
-
 
 
 def test_a_symbol_pattern_converts_what_it_collected_after_the_run_and_on_its_own(archive, tmp_path, capsys):
@@ -129,8 +151,7 @@ def test_a_symbol_pattern_converts_what_it_collected_after_the_run_and_on_its_ow
     cfg = own_series(archive, tmp_path, "ZZPA*", "2024-03-01", "2024-03-01", quote_assets=["USDT"], convert=True)
     result = collect(cfg)  # a pattern is resolved by listing the archive to collect, by the manifest to convert
     assert (result.counts["success"], result.conversion.counts["converted"], result.conversion.rows) == (2, 2, 5)
-    got = duckdb.sql(f"SELECT symbol, count(*) FROM read_parquet('{tmp_path}/silver/spot/klines/**/*.parquet') "
-                     "GROUP BY ALL ORDER BY symbol").fetchall()
+    got = sql(cfg, "SELECT symbol, count(*) FROM spot_klines GROUP BY ALL ORDER BY symbol")
     assert got == [("ZZPAAUSDT", 2), ("ZZPABUSDT", 3)]  # ZZPACBTC is not a USDT symbol: neither collected nor made
     config_file = tmp_path / "pattern.json"
     config_file.write_text(json.dumps({**cfg, "quote_assets": None}))
@@ -148,8 +169,8 @@ def test_a_sync_with_convert_converts_every_day_it_collected_past_the_configs_en
     result = collect(cfg, sync=True, today=dt.date(2024, 2, 3))  # sync does not stop at date_range.end
     assert result.counts["success"] == 4  # January's monthly file is not published: its days stand in for it
     assert (result.conversion.counts["converted"], result.conversion.rows) == (4, 8)
-    names = sorted(p.name for p in (tmp_path / "silver").rglob("*.parquet"))
-    assert names == [f"ZZSYNCUSDT-1h-{day}.parquet" for day in days]
+    assert sql(cfg, "SELECT CAST(open_time AS DATE) AS day, count(*) FROM spot_klines GROUP BY ALL ORDER BY day") \
+        == [(day, 2) for day in days]
 
 
 
@@ -204,12 +225,9 @@ def test_what_a_killed_conversion_task_left_is_swept_by_the_next_run_and_a_live_
             task.wait(timeout=30)
     assert convert(cfg).counts == {"converted": 0, "skipped": 1, "failed": 0, "superseded": 0}
     assert not staging.exists()  # swept, the staging root with it
-    out = tmp_path / "silver" / "spot" / "klines" / "ZZKUSDT" / "1h"
-    assert sorted(p.name for p in out.iterdir()) == ["ZZKUSDT-1h-2024-03-01.parquet"]  # no temporary beside it
-    assert pq.read_table(out / "ZZKUSDT-1h-2024-03-01.parquet").num_rows == 24
-    (out / "ZZKUSDT-1h-2024-03-01.parquet").unlink()  # an output deleted by hand is converted again
-    assert convert(cfg).counts == {"converted": 1, "skipped": 0, "failed": 0, "superseded": 0}
-    assert pq.read_table(out / "ZZKUSDT-1h-2024-03-01.parquet").num_rows == 24
+    [out] = data_files(cfg, "spot_klines")
+    assert sorted(p.name for p in Path(out).parent.iterdir()) == [Path(out).name]  # no temporary beside it
+    assert pq.read_table(out).num_rows == 24
 
 
 def test_days_a_monthly_file_holds_are_superseded_and_their_output_removed(archive, tmp_path):
@@ -225,10 +243,13 @@ def test_days_a_monthly_file_holds_are_superseded_and_their_output_removed(archi
     collect(both)
     result = convert(both)
     assert (result.counts["converted"], result.counts["superseded"]) == (1, 2)
-    folder = tmp_path / "silver" / "spot" / "klines" / "ZZMUSDT" / "1h"
-    assert sorted(p.name for p in folder.iterdir()) == ["ZZMUSDT-1h-2024-03.parquet"]
-    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{folder}/*.parquet')").fetchall() == [(48,)]
+    [monthly] = data_files(cfg, "spot_klines")  # the days' files are out of the snapshot that put the month in
+    assert sql(cfg, "SELECT count(*), count(DISTINCT open_time) FROM spot_klines") == [(48, 48)]
+    assert pq.read_table(monthly).num_rows == 48
     assert convert(both).counts == {"converted": 0, "skipped": 1, "failed": 0, "superseded": 0}
+    # A config for one day of that month adds nothing beside the monthly file (no row twice).
+    assert convert(cfg).counts == {"converted": 0, "skipped": 0, "failed": 0, "superseded": 0}
+    assert sql(cfg, "SELECT count(*) FROM spot_klines") == [(48,)]
 
 
 def test_a_corrupt_csv_fails_with_its_reason_and_quality_lists_it(archive, tmp_path, capsys):
@@ -243,7 +264,8 @@ def test_a_corrupt_csv_fails_with_its_reason_and_quality_lists_it(archive, tmp_p
     out = capsys.readouterr().out
     assert "1 converted, 0 unchanged, 1 failed" in out
     assert f"failed: {bad}: CSV line 3: expected 12 columns, got 3: not,a,candle\n" in out
-    assert not (tmp_path / "silver" / "spot" / "klines" / "ZZQUSDT" / "1h" / "ZZQUSDT-1h-2024-03-02.parquet").exists()
+    assert sql(cfg, "SELECT CAST(open_time AS DATE), count(*) FROM spot_klines GROUP BY ALL") == [
+        (dt.date(2024, 3, 1), 3)]  # nothing of the failed file
     assert main(["manifest", "quality", "--config", str(path), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(r["period"], r["status"], r["rows"], r["expected_rows"], r["missing_rows"]) for r in report] == [

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from raycollect.silver.job import BATCH_BYTES, BATCH_FILES, _batches, _existing
+from raycollect.silver.job import (
+    BATCH_BYTES,
+    BATCH_FILES,
+    _batches,
+    _converted_before,
+    _monthly_key,
+    _split_done,
+    _supersede,
+)
 
 MB = 1 << 20
 
@@ -20,21 +28,55 @@ def test_large_files_go_first_and_alone_small_ones_share_a_task():
     assert all(sum(b) < BATCH_BYTES + max(b) for b in batches)  # a task stops once it holds BATCH_BYTES
 
 
-def test_outputs_are_found_by_listing_their_directories(tmp_path, monkeypatch):
-    import os
+def _sources(keys: list[str]) -> pa.Table:
+    return pa.table({"key": keys, "partition": ["monthly" if "/monthly/" in k else "daily" for k in keys],
+                     "sha256": ["s" + str(i) for i in range(len(keys))],
+                     "table_name": ["spot_klines"] * len(keys)})
 
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "a" / "x.parquet").write_bytes(b"1")
-    (tmp_path / "b" / "y.parquet").write_bytes(b"2")
-    (tmp_path / "a" / ".x.parquet.1234.tmp").write_bytes(b"")  # a temporary is not the output
-    paths = [str(tmp_path / p) for p in ("a/x.parquet", "a/y.parquet", "b/y.parquet", "c/x.parquet",
-                                          "a/x.parquet/z.parquet", "a/.x.parquet")]
-    listed: list[str] = []
-    listdir = os.listdir
-    monkeypatch.setattr(os, "listdir", lambda d: (listed.append(os.path.basename(d)), listdir(d))[1])
-    assert _existing(paths) == [True, False, True, False, False, False]
-    assert listed == ["a", "b", "c", "x.parquet"]  # one listing per directory, however many files it holds
+
+DAY = "data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-03-0{}.zip"
+MONTH = "data/spot/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2024-03.zip"
+
+
+def test_a_daily_key_names_the_monthly_file_of_its_month_for_every_type():
+    keys = pa.array([DAY.format(1), "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-12-31.zip",
+                     MONTH, "data/option/daily/BVOLIndex/BTCBVOLUSDT/BTCBVOLUSDT-BVOLIndex-2023-07-01.zip"])
+    assert _monthly_key(keys).to_pylist() == [
+        MONTH, "data/futures/um/monthly/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-12.zip", MONTH,
+        "data/option/monthly/BVOLIndex/BTCBVOLUSDT/BTCBVOLUSDT-BVOLIndex-2023-07.zip"]
+
+
+def test_days_are_held_by_a_monthly_file_of_the_selection_or_one_already_in_the_tables():
+    from raycollect.silver.manifest import _NEWEST_SCHEMA
+
+    none = _NEWEST_SCHEMA.empty_table()
+    todo, held = _supersede(_sources([DAY.format(1), DAY.format(2), MONTH]), none)
+    assert (todo["key"].to_pylist(), held["key"].to_pylist()) == ([MONTH], [DAY.format(1), DAY.format(2)])
+    # A config for two days of a month that is in silver as its monthly file adds nothing beside it.
+    done = pa.Table.from_pylist([{"key": MONTH, "status": "converted", "sha256": "m", "partition": "monthly",
+                                  "table_name": "spot_klines", "snapshot_id": 1, "table_uuid": "u"}],
+                                schema=_NEWEST_SCHEMA)
+    todo, held = _supersede(_sources([DAY.format(1), DAY.format(2)]), done)
+    assert (todo.num_rows, held["key"].to_pylist()) == (0, [DAY.format(1), DAY.format(2)])
+    # Another series' month holds nothing of this one.
+    other = DAY.format(1).replace("BTCUSDT", "ETHUSDT")
+    assert _supersede(_sources([other]), done)[0]["key"].to_pylist() == [other]
+
+
+def test_a_key_is_skipped_only_when_committed_with_the_same_sha256_to_the_same_table():
+    from raycollect.silver.manifest import _NEWEST_SCHEMA
+
+    sources = _sources([DAY.format(1), DAY.format(2), DAY.format(3)])  # sha256 s0, s1, s2
+    done = pa.Table.from_pylist([
+        {"key": DAY.format(1), "status": "converted", "sha256": "s0", "table_name": "spot_klines", "table_uuid": "u1"},
+        {"key": DAY.format(2), "status": "converted", "sha256": "old", "table_name": "spot_klines", "table_uuid": "u1"},
+        {"key": DAY.format(3), "status": "converted", "sha256": "s2", "table_name": "spot_klines", "table_uuid": "u0"},
+    ], schema=_NEWEST_SCHEMA)
+    todo, skipped = _split_done(sources, done, {"spot_klines": "u1"}, force=False)
+    # 2 was re-published (a new sha256), 3 went into a table since dropped and made again (another uuid)
+    assert (todo["key"].to_pylist(), skipped["key"].to_pylist()) == ([DAY.format(2), DAY.format(3)], [DAY.format(1)])
+    assert _split_done(sources, done, {"spot_klines": "u1"}, force=True)[0].num_rows == 3
+    assert _converted_before(done, {"spot_klines": "u1"}) == {DAY.format(1), DAY.format(2)}
 
 
 def test_symbol_patterns_match_the_symbols_the_collection_holds_per_market_and_type():
