@@ -48,6 +48,19 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededArchive]
         yield SeededArchive(server, generated, source)
 
 
+#: The signed SeaweedFS's admin identity (it serves the Iceberg REST catalog, which signs with SigV4).
+LAKE_KEYS = ("rctestadmin", "rctestsecret0123456789")
+
+
+@pytest.fixture(scope="session")
+def lake_server() -> Iterator[LocalArchive]:
+    """A second SeaweedFS, with credentials and its Iceberg REST catalog, and a table bucket ``lake`` for a
+    warehouse; started only by the tests that use it."""
+    with LocalArchive(bucket="plain", credentials=LAKE_KEYS, iceberg=True) as server:
+        server.create_table_bucket("lake")
+        yield server
+
+
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """One local Ray for the whole session (start-up costs ~6 s on 2 cores); ray.shutdown stops what it started."""

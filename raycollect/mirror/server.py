@@ -94,8 +94,16 @@ class LocalArchive:
         data_dir: str | Path | None = None,
         bucket: str = DEFAULT_BUCKET,
         startup_timeout: float = 60.0,
+        credentials: tuple[str, str] | None = None,
+        iceberg: bool = False,
     ) -> None:
         self.bucket = bucket
+        #: (access key, secret key): requests must be signed with them (SeaweedFS takes them from the environment
+        #: as its admin identity); None: anonymous access, as the public archive.
+        self.credentials = credentials
+        #: Serve SeaweedFS's Iceberg REST catalog (``iceberg_url``; SigV4 with ``credentials``, which it needs).
+        self.iceberg = iceberg
+        self.iceberg_port = 0
         self.requested_port = port
         self.startup_timeout = startup_timeout
         self._user_data_dir = Path(data_dir) if data_dir else None
@@ -110,7 +118,10 @@ class LocalArchive:
         if self.requested_port is not None and not port_is_free(self.requested_port):
             raise MirrorError(f"Port {self.requested_port} on 127.0.0.1 is already in use; choose another --port")
         self.port = self.requested_port or free_port()
+        if self.iceberg and not self.credentials:
+            raise MirrorError("SeaweedFS's Iceberg REST catalog signs requests: pass credentials=(key, secret)")
         ports = {name: free_port() for name in _SERVICES}
+        self.iceberg_port = free_port() if self.iceberg else 0
         if self._user_data_dir:
             data = self._user_data_dir
             data.mkdir(parents=True, exist_ok=True)
@@ -125,14 +136,17 @@ class LocalArchive:
             "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
             "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={ports['s3_grpc']}",
             # Services we do not use stay off, so they hold no ports another archive might want.
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0",
+            f"-s3.port.iceberg={self.iceberg_port}", "-s3.port.lance=0", "-metricsPort=0",
             # Small volumes: a test archive never needs SeaweedFS's 30 GB default.
             "-master.volumeSizeLimitMB=1024", "-volume.max=0",
         ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        if self.credentials:
+            env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = self.credentials
         log = self.log_path.open("wb")
         try:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         finally:
             log.close()
         try:
@@ -171,17 +185,31 @@ class LocalArchive:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def iceberg_url(self) -> str:
+        return f"http://127.0.0.1:{self.iceberg_port}"
+
+    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def client(self):
-        """An anonymous boto3 S3 client for this archive."""
+    def client(self, service: str = "s3"):
+        """A boto3 client for this archive: anonymous, or signed with its ``credentials``."""
         import boto3
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
-                            config=Config(signature_version=UNSIGNED, retries={"max_attempts": 5, "mode": "standard"}))
+        retries = {"max_attempts": 5, "mode": "standard"}
+        if self.credentials:
+            key, secret = self.credentials
+            return boto3.session.Session().client(service, endpoint_url=self.endpoint_url, region_name="us-east-1",
+                                                  aws_access_key_id=key, aws_secret_access_key=secret,
+                                                  config=Config(retries=retries))
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1",
+                            config=Config(signature_version=UNSIGNED, retries=retries))
+
+    def create_table_bucket(self, name: str) -> None:
+        """An S3 Tables bucket: the warehouse of the Iceberg REST catalog (``iceberg_url``)."""
+        self.client("s3tables").create_table_bucket(name=name)
 
     def create_bucket(self, name: str) -> None:
         self._create_bucket(name)
@@ -210,6 +238,9 @@ class LocalArchive:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if resp.status == 200:
                         return
+            except urllib.error.HTTPError as exc:  # an answer all the same: 403 when requests must be signed
+                if self.credentials and exc.code == 403:
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.25)

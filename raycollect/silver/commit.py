@@ -54,16 +54,19 @@ class Replace:
 
 def commit(table: Table, added: list[DataFile], replaced: Iterable[Replace], *, run_id: str, operation: str,
            sources: dict[str, str] | None = None, io_properties: dict[str, str] | None = None,
-           removed: Iterable[DataFile] = ()) -> int | None:
+           removed: Iterable[DataFile] = (), refresh: bool = True) -> int | None:
     """Commit ``added`` after taking out ``replaced`` rows and the ``removed`` files; the new snapshot's id (None
-    when there was nothing to commit). Raises CommitConflict when a concurrent writer removed a replaced file."""
+    when there was nothing to commit). Raises CommitConflict when a concurrent writer removed a replaced file.
+    ``refresh``: start from the catalog's newest snapshot (False: from the one ``table`` holds, as a writer that
+    lost a race does; pyiceberg then retries on the newest)."""
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     replaced = list(replaced)
     removed = list(removed)
     if not added and not replaced and not removed:
         return None
-    table.refresh()
+    if refresh:
+        table.refresh()
     rewritten: list[DataFile] = []
     if replaced:
         gone, rewritten = _take_out(table, replaced, run_id, io_properties or {})

@@ -431,6 +431,8 @@ def _convert_batch(rows: list[dict[str, Any]], shared: dict[str, Any]) -> list[t
     from raycollect.silver.convert import ConversionError, Source, convert_file
     from raycollect.silver.datafile import PartitionMismatch, publish
 
+    if shared["io"].get("s3.endpoint"):  # as Lakehouse.prepare_io does on the driver
+        os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     staging = Path(shared["staging"]) if shared["staging"] else Path(tempfile.gettempdir()) / "raycollect-convert"
     out: list[tuple[dict[str, Any], list[Any]]] = []
     with StagingArea(staging, f"convert-{os.getpid()}") as area:

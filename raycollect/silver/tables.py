@@ -63,10 +63,18 @@ class Lakehouse:
     def catalog(self) -> Catalog:
         from pyiceberg.catalog import load_catalog
 
+        self.prepare_io()
         if self.local:
             Path(self.warehouse).mkdir(parents=True, exist_ok=True)
         try:
-            return load_catalog(CATALOG_NAME, **self.catalog_properties)
+            try:
+                return load_catalog(CATALOG_NAME, **self.catalog_properties)
+            except Exception as exc:  # noqa: BLE001 - only the race below is retried
+                # Two processes opening a new SQL catalog at once both create its tables; the slower one fails
+                # with "table iceberg_tables already exists" and opens the catalog the other made.
+                if "already exists" not in str(exc):
+                    raise
+                return load_catalog(CATALOG_NAME, **self.catalog_properties)
         except (ValueError, ImportError, NotImplementedError) as exc:
             raise ConfigurationError(f"silver_catalog: pyiceberg cannot open it ({exc}); see README, "
                                      "\"Catalogs\", for the properties of each kind") from None
@@ -77,20 +85,26 @@ class Lakehouse:
     def table(self, market: str, data_type: str, *, create: bool = False, catalog: Catalog | None = None) -> Table:
         """The table of (market, data type); created (with its namespace) when ``create``, else
         ConfigurationError when there is none yet."""
-        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 
         catalog = catalog or self.catalog()
         ident = self.identifier(market, data_type)
-        if not create:
-            try:
-                return catalog.load_table(ident)
-            except NoSuchTableError:
+        try:  # loaded first: creating writes a metadata file even when the table exists (an orphan every run)
+            return catalog.load_table(ident)
+        except NoSuchTableError:
+            if not create:
                 raise ConfigurationError(f"No silver table {ident}: run `raycollect convert CONFIG` first") from None
         spec = table_spec(market, data_type)
-        catalog.create_namespace_if_not_exists(self.namespace)
-        return catalog.create_table_if_not_exists(ident, schema=iceberg_schema(spec),
-                                                  partition_spec=partition_spec(spec),
-                                                  properties=TABLE_PROPERTIES)
+        try:
+            catalog.create_namespace_if_not_exists(self.namespace)
+        except Exception:  # noqa: BLE001 - another conversion created it a moment ago (SQLite: an IntegrityError)
+            if not catalog.namespace_exists(self.namespace):
+                raise
+        try:
+            return catalog.create_table(ident, schema=iceberg_schema(spec), partition_spec=partition_spec(spec),
+                                        properties=TABLE_PROPERTIES)
+        except TableAlreadyExistsError:  # another conversion created it a moment ago
+            return catalog.load_table(ident)
 
     def tables(self, catalog: Catalog | None = None) -> list[str]:
         """The names (``spot_klines``, ...) of the tables in the namespace, sorted."""
@@ -101,6 +115,14 @@ class Lakehouse:
             return sorted(ident[-1] for ident in catalog.list_tables(self.namespace))
         except NoSuchNamespaceError:
             return []
+
+    def prepare_io(self) -> None:
+        """Before the first S3 client of this process: against an S3 endpoint of one's own (SeaweedFS, MinIO), the
+        AWS SDK under pyarrow computes checksums only where the request requires one. Its default, a checksum
+        trailer on every upload, was stored inside the objects by SeaweedFS for unsigned writes (metadata files
+        read back as ``726\\r\\n{...}\\r\\n0\\r\\nx-amz-checksum-crc64nvme:...``). AWS itself is left as it is."""
+        if self.catalog_properties.get("s3.endpoint"):
+            os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
 
     def file_io_properties(self) -> dict[str, str]:
         """The properties a task opens the warehouse's FileIO with (the s3.* keys, the catalog's own)."""
