@@ -69,7 +69,7 @@ class Lakehouse:
         try:
             try:
                 return load_catalog(CATALOG_NAME, **self.catalog_properties)
-            except Exception as exc:  # noqa: BLE001 - only the race below is retried
+            except Exception as exc:
                 # Two processes opening a new SQL catalog at once both create its tables; the slower one fails
                 # with "table iceberg_tables already exists" and opens the catalog the other made.
                 if "already exists" not in str(exc):
@@ -97,7 +97,7 @@ class Lakehouse:
         spec = table_spec(market, data_type)
         try:
             catalog.create_namespace_if_not_exists(self.namespace)
-        except Exception:  # noqa: BLE001 - another conversion created it a moment ago (SQLite: an IntegrityError)
+        except Exception:  # another conversion created it a moment ago (SQLite: an IntegrityError)
             if not catalog.namespace_exists(self.namespace):
                 raise
         try:
