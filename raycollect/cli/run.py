@@ -183,8 +183,7 @@ DEMO_QUERIES = [
 
 SILVER_QUERY = ("SELECT symbol, date_trunc('day', open_time) AS day, arg_min(open, open_time) AS open, max(high) AS "
                 "high, min(low) AS low, arg_max(close, open_time) AS close, round(sum(volume), 3) AS volume "
-                "FROM read_parquet($silver, hive_partitioning = true) WHERE interval = '1h' AND open_time >= "
-                "'2026-05-07' GROUP BY ALL ORDER BY ALL")
+                "FROM spot_klines WHERE interval = '1h' AND open_time >= '2026-05-07' GROUP BY ALL ORDER BY ALL")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -216,11 +215,13 @@ def demo(args: argparse.Namespace) -> int:
         table = to_arrow(con.sql(query))
         print(f"\n-- {title}\n{query}\n{format_table(table.to_pylist(), table.column_names)}")
     if result.conversion is not None:
-        silver = sql_string(f"{result.conversion.silver_directory}/spot/klines/**/*.parquet")
-        query = SILVER_QUERY.replace("$silver", silver)
+        from raycollect.silver.read import views
+        from raycollect.silver.tables import lakehouse
+
         con.sql("SET TimeZone = 'UTC'")
-        table = to_arrow(con.sql(query))
-        print(f"\n-- Daily candles from the silver zone's 1h klines (typed Parquet)\n{query}\n"
-              f"{format_table(table.to_pylist(), table.column_names)}")
+        views(con, lakehouse(config), only=["spot_klines"])  # as `raycollect query` registers them
+        table = to_arrow(con.sql(SILVER_QUERY))
+        print(f"\n-- Daily candles from the silver table spot_klines (Iceberg; `raycollect query SQL --config "
+              f"CONFIG` runs the same)\n{SILVER_QUERY}\n{format_table(table.to_pylist(), table.column_names)}")
     print(f"\nmanifests: {config.manifest_dir} (query them with DuckDB or pyarrow: README, 'Querying manifests')")
     return int(result["exit_code"])

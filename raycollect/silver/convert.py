@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import errno
+import hashlib
 import io
 import os
 import re
@@ -58,10 +59,18 @@ ROW_GROUP_ROWS = 1_000_000
 READ_BYTES = 128 << 10
 #: Epoch values above this are microseconds (1e14 us is 1973; 1e14 ms is the year 5138).
 MICROS_ABOVE = 10**14
+#: The longest line a CSV of the archive may have. Its longest rows (EOHSummary) are about 300 bytes; a "line"
+#: past this is a file that is not an archive CSV (a 764 KB zip inflating to 768 MiB with no line end held the
+#: whole line in memory: 2,353 MiB in the worker), so it fails here, after reading at most this much past a block.
+MAX_LINE_BYTES = 1 << 20
+#: The latest time a row may carry, in microseconds (the year 3000): beyond it, a value is not a time.
+LATEST_US = 32_503_680_000_000_000
 
 
-#: What a file that does not parse raises on its way through zipfile, the reader and Arrow (its reason is recorded).
-_UNREADABLE = (pa.ArrowException, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError)
+#: What a file that does not parse raises on its way through zipfile, the inflater, the reader and Arrow (its
+#: reason is recorded: these are properties of the file, never a bug report).
+_UNREADABLE: tuple[type[BaseException], ...] = (pa.ArrowException, zipfile.BadZipFile, zipfile.LargeZipFile, OSError,
+                                                EOFError, ValueError, OverflowError, csv.Error, _zlib.error)
 
 
 class ConversionError(Exception):
@@ -80,6 +89,7 @@ class Source:
     interval: str | None
     partition: str  # daily | monthly
     period: dt.date
+    sha256: str | None = None  # as verified at collection: the bytes read must have it
 
 
 def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
@@ -103,8 +113,13 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
                 store_schema=False) as writer:
             if fh.peek(len(_BOM)) == _BOM:  # a UTF-8 byte order mark is not the first character of a header
                 fh.read(len(_BOM))
-            header = _has_header(fh.peek(_HEADER_PEEK))
-            units = _write(_tables(fh, spec, header), spec, src, writer, quality)
+            file_spec, header = _file_columns(fh.peek(_FIRST_LINE_PEEK), spec)
+            units = _write(_tables(fh, file_spec, spec, header), spec, src, writer, quality)
+            digest = fh.sha256()
+        if src.sha256 and digest != src.sha256:
+            raise ConversionError(f"the zip changed on disk since it was verified (sha256 {digest[:16]}..., verified "
+                                  f"{src.sha256[:16]}...): run `raycollect verify CONFIG` to fetch and verify it again")
+        facts = quality.facts()  # everything that can fail runs before the output appears under its name
         _commit(tmp, dst)
     except BaseException as exc:
         _unlink(tmp)  # a failed conversion leaves no partial file and the previous output as it was
@@ -112,7 +127,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
             raise ConversionError(_reason(exc)) from None
         raise
     return {"header": header, "time_unit": units or None, "bytes_in": os.path.getsize(src.path),
-            "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **quality.facts()}
+            "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **facts}
 
 
 def _commit(tmp: Path, dst: Path) -> None:
@@ -204,6 +219,12 @@ class _MemberReader(io.RawIOBase):
 
     def __init__(self, path: str, info: zipfile.ZipInfo) -> None:
         self.fh = _open_data(path, info)  # closed in close()
+        # The zip's sha256 over the bytes this reads: the headers before the member's data, the data as it is
+        # read, and the rest (the central directory) at the end, so what is converted is what was verified.
+        self.digest = hashlib.sha256()
+        with open(path, "rb") as head:
+            self.digest.update(head.read(self.fh.tell()))
+        self.finished = False
         self.left = info.compress_size
         self.crc_expected = info.CRC
         self.inflate = _zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
@@ -241,6 +262,7 @@ class _MemberReader(io.RawIOBase):
                 return self._done()
             raw = self.fh.read(min(self.left, READ_BYTES)) if self.left > 0 else b""
             self.left -= len(raw)
+            self.digest.update(raw)
             if not raw:
                 if self.inflate is None:
                     return self._done()
@@ -255,7 +277,15 @@ class _MemberReader(io.RawIOBase):
                 self.crc = _zlib.crc32(chunk, self.crc)
                 return chunk
 
+    def sha256(self) -> str:
+        """The whole zip's sha256 (valid once the member has been read to its end)."""
+        return self.digest.hexdigest()
+
     def _done(self) -> bytes:
+        if not self.finished:
+            self.finished = True
+            while rest := self.fh.read(1 << 20):
+                self.digest.update(rest)
         if self.crc != self.crc_expected:
             raise ConversionError(f"the zip's CRC-32 does not match its CSV ({self.crc:08x}, expected "
                                   f"{self.crc_expected:08x})")
@@ -271,8 +301,8 @@ _BOM = b"\xef\xbb\xbf"
 
 #: What may come before a number in a CSV field: spaces, quotes, a sign.
 _BEFORE_NUMBER = b' \t"+-'
-#: Bytes enough to see past them to the first field's first digit.
-_HEADER_PEEK = 64
+#: Bytes enough to hold the first line (the longest header, EOHSummary's, is about 400 bytes).
+_FIRST_LINE_PEEK = 4096
 
 
 def _has_header(first: bytes) -> bool:
@@ -282,26 +312,57 @@ def _has_header(first: bytes) -> bool:
     return bool(first) and not first.lstrip(_BEFORE_NUMBER)[:1].isdigit()
 
 
-def _tables(fh: Any, spec: TableSpec, header: bool) -> Iterator[pa.Table]:
-    """Typed blocks of the CSV; epoch time columns still as int64 (their unit is decided per file)."""
+def _file_columns(start: bytes, spec: TableSpec) -> tuple[TableSpec, bool]:
+    """(the columns in the file's order, whether its first line is a header). A first line that is not a row must
+    be the type's header: its names, in any order (then mapped by name); anything else fails the file with the
+    line, never dropped in silence (a damaged first row) nor read by position under wrong names."""
+    if not _has_header(start):
+        return spec, False
+    end = start.find(b"\n")
+    line = (start if end < 0 else start[:end]).rstrip(b"\r").decode("utf-8", "replace")
+    if end < 0 and len(start) >= _FIRST_LINE_PEEK:
+        raise ConversionError(f"CSV line 1: longer than {_FIRST_LINE_PEEK:,} bytes and not a row: not the header of "
+                              f"{spec.market}/{spec.data_type}")
+    names = [n.strip().strip('"').lower() for n in next(csv.reader([line]), [])]
+    wanted = [n.lower() for n in spec.names]
+    if names == wanted:
+        return spec, True
+    if sorted(names) == sorted(wanted):
+        kinds = dict((n.lower(), (n, k)) for n, k in spec.columns)
+        return TableSpec(spec.market, spec.data_type, tuple(kinds[n] for n in names)), True
+    raise ConversionError(f"CSV line 1 is neither a row nor the header of {spec.market}/{spec.data_type}: "
+                          f"{line[:120]!r} (the header names {','.join(spec.names)}, in any order)")
+
+
+def _tables(fh: Any, file_spec: TableSpec, spec: TableSpec, header: bool) -> Iterator[pa.Table]:
+    """Typed blocks of the CSV in ``spec``'s column order (parsed in the file's, ``file_spec``); epoch time columns
+    still as int64 (their unit is decided per file)."""
     line = 2 if header else 1
     for block in _blocks(fh, header):
-        table, lines = _parse(block, line, spec)
+        table, lines = _parse(block, line, file_spec)
         line += lines
-        yield table
+        yield table if file_spec is spec else table.select(spec.names)
 
 
 def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
     """The CSV in line-aligned blocks of about BLOCK_BYTES, the header row, if any, dropped. Each byte is copied
-    once, into its block (the first block once more, to drop the header; a partial last line once more)."""
+    once, into its block (the first block once more, to drop the header; a partial last line once more). A line
+    longer than MAX_LINE_BYTES fails the file, with its number, before it is held whole."""
     parts: list[bytes] = []
     size, first = 0, header
+    since_newline, newlines = 0, 0
     while True:
         chunk = fh.read(BLOCK_BYTES)
         if chunk:
             parts.append(chunk)
             size += len(chunk)
-            cut = chunk.rfind(b"\n") + 1 if size >= BLOCK_BYTES else 0
+            nl = chunk.rfind(b"\n")
+            since_newline = len(chunk) - nl - 1 if nl >= 0 else since_newline + len(chunk)
+            if since_newline > MAX_LINE_BYTES:
+                line = newlines + sum(p.count(b"\n") for p in parts) + 1
+                raise ConversionError(f"CSV line {line}: longer than {MAX_LINE_BYTES:,} bytes with no line end: not "
+                                      "a row of an archive CSV")
+            cut = nl + 1 if size >= BLOCK_BYTES else 0
             if not cut:  # not enough yet, or no line ends in this chunk: read on
                 continue
         elif not parts:
@@ -312,6 +373,7 @@ def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
         block = last if not parts and cut == len(last) else b"".join([*parts, memoryview(last)[:cut]])
         rest = last[cut:]
         parts, size = ([rest], len(rest)) if rest else ([], 0)
+        newlines += block.count(b"\n")
         if first:  # the header row is the first line of the first block
             nl = block.find(b"\n")
             block = block[nl + 1:] if nl >= 0 else b""
@@ -396,6 +458,8 @@ def _diagnose(block: bytes, line: int, spec: TableSpec) -> str | None:
         raw = raw.rstrip("\r")
         if not raw:
             continue
+        if len(raw) > MAX_LINE_BYTES:  # in one inflated chunk with its line end (a highly compressible "row")
+            return f"CSV line {n}: longer than {MAX_LINE_BYTES:,} bytes: not a row of an archive CSV"
         row = next(csv.reader([raw]))
         if len(row) != width:
             return f"CSV line {n}: expected {width} columns, got {len(row)}: {raw[:200]}"
@@ -423,6 +487,7 @@ def _write(tables: Iterator[pa.Table], spec: TableSpec, src: Source, writer: pq.
            quality: Quality) -> str:
     """Normalise each block, feed the quality checks, write row groups; returns the time unit found."""
     units: dict[str, str] = {}
+    floats = [n for n, k in spec.columns if k == "float"]
     pending: list[pa.Table] = []
     rows = 0
     for table in tables:
@@ -430,6 +495,7 @@ def _write(tables: Iterator[pa.Table], spec: TableSpec, src: Source, writer: pq.
             continue
         table = _normalise(table, spec, src, units, writer.schema)
         quality.add(table.column(spec.time_column))
+        quality.add_values(table, floats)
         pending.append(table)
         rows += table.num_rows
         if rows >= ROW_GROUP_ROWS:
@@ -455,6 +521,10 @@ def _epoch_to_timestamp(name: str, col: pa.ChunkedArray, units: dict[str, str]) 
     if lo.as_py() is None:
         return pa.chunked_array([pa.nulls(len(col), TIMESTAMP)])
     found = "us" if hi.as_py() > MICROS_ABOVE else "ms"
+    if (hi.as_py() if found == "us" else hi.as_py() * 1000) > LATEST_US:
+        unit = "microseconds" if found == "us" else "milliseconds"
+        raise ConversionError(f"column {name}: {hi.as_py()} is after the year 3000 in {unit} since 1970: not a "
+                              "time of the archive")
     if found == "us" and lo.as_py() <= MICROS_ABOVE:
         raise ConversionError(f"mixed time units in {name}: values from {lo.as_py()} to {hi.as_py()} (milliseconds "
                               "and microseconds in one file)")

@@ -157,6 +157,8 @@ class SilverJob:
                 for name in QUALITY_COLUMNS:
                     if row.get(name):
                         quality[name] = quality.get(name, 0) + 1
+                if row["status"] == "converted" and not row.get("rows"):
+                    quality["empty_files"] = quality.get("empty_files", 0) + 1
                 progress.add(1, row.get("bytes_in") or 0, 1 if row["status"] == "failed" else 0)
             progress.close()
             if staging is not None:
@@ -442,7 +444,7 @@ def _convert_batch(rows: list[dict[str, Any]], shared: dict[str, Any]) -> list[t
             try:
                 path = _local_zip(row["source_path"], tmp_dir, shared["reader"])
                 src = Source(row["key"], str(path), row["market"], row["data_type"], row["symbol"], row["interval"],
-                             row["partition"], row["period"])
+                             row["partition"], row["period"], row["sha256"])
                 parquet = tmp_dir / (row["key"].rsplit("/", 1)[-1][:-4] + ".parquet")
                 try:
                     facts = convert_file(src, parquet, tmp_dir=tmp_dir, compression=shared["compression"])

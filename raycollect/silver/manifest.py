@@ -44,10 +44,12 @@ CONVERSION_SCHEMA = pa.schema([
     ("time_unit", pa.string()),  # ms or us, as found in the CSV
     ("header", pa.bool_()), ("expected_rows", pa.int64()), ("missing_rows", pa.int64()),
     ("duplicate_rows", pa.int64()), ("first_missing", TS), ("out_of_order_rows", pa.int64()),
-    ("out_of_period_rows", pa.int64()), ("bytes_in", pa.int64()), ("bytes_out", pa.int64()),
+    ("out_of_period_rows", pa.int64()), ("nonfinite_rows", pa.int64()), ("bytes_in", pa.int64()),
+    ("bytes_out", pa.int64()),
     ("seconds", pa.float64()), ("converted_at", TS),
 ])  # fmt: skip
-QUALITY_COLUMNS = ["missing_rows", "duplicate_rows", "out_of_order_rows", "out_of_period_rows"]
+QUALITY_COLUMNS = ["missing_rows", "duplicate_rows", "out_of_order_rows", "out_of_period_rows",
+                   "nonfinite_rows"]
 COMMITS = "_commits.json"
 
 
@@ -132,6 +134,10 @@ _COMMITS_SCHEMA = pa.schema([("run_id", pa.string()), ("table_name", pa.string()
                              ("table_uuid", pa.string())])
 
 
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "double": "DOUBLE", "date32[day]": "DATE",
+              "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+
+
 def _committed_sql(con: Any, manifest_dir: str | Path) -> str:
     """A subquery of the conversion rows, each with its run's commit (snapshot_id, table_uuid; null when the run
     did not commit that table)."""
@@ -140,8 +146,11 @@ def _committed_sql(con: Any, manifest_dir: str | Path) -> str:
     con.register("_raycollect_commits", commits(manifest_dir))
     rows = f"read_parquet({sql_string(conversion_glob(manifest_dir))}, union_by_name = true)"
     names = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {rows}").fetchall()}
-    if "table_name" not in names:  # only rows of the per-file layout (before the tables): none is committed
-        rows = f"(SELECT *, NULL::VARCHAR AS table_name FROM {rows})"
+    # Columns that no part has yet (parts written by an older raycollect): null. Without table_name, only rows of
+    # the per-file layout before the tables exist, and none of them is committed.
+    missing = [f"NULL::{_SQL_TYPES[str(f.type)]} AS {f.name}" for f in CONVERSION_SCHEMA if f.name not in names]
+    if missing:
+        rows = f"(SELECT *, {', '.join(missing)} FROM {rows})"
     return (f"(SELECT r.*, c.snapshot_id, c.table_uuid FROM {rows} r LEFT JOIN _raycollect_commits c "
             "ON r.run_id = c.run_id AND r.table_name = c.table_name)")
 
@@ -190,12 +199,13 @@ def quality_report(manifest_dir: str | Path, *, market: str | None = None, data_
         if value:
             where.append(f"{column} = {sql_string(value)}")
     if not everything:
-        where.append("(status = 'failed' OR " + " OR ".join(f"coalesce({c}, 0) > 0" for c in QUALITY_COLUMNS) + ")")
+        where.append("(status = 'failed' OR rows = 0 OR "  # an empty file is an issue too
+                     + " OR ".join(f"coalesce({c}, 0) > 0" for c in QUALITY_COLUMNS) + ")")
     con = duckdb.connect()
     try:
         return to_arrow(con.sql(
             "SELECT market, data_type, symbol, interval, period, status, rows, expected_rows, missing_rows, "
-            "duplicate_rows, out_of_order_rows, out_of_period_rows, first_missing, error FROM ("
+            "duplicate_rows, out_of_order_rows, out_of_period_rows, nonfinite_rows, first_missing, error FROM ("
             f"SELECT * FROM {_committed_sql(con, manifest_dir)} "
             "WHERE status = 'failed' OR (status IN ('converted', 'superseded') AND snapshot_id IS NOT NULL) "
             "QUALIFY row_number() OVER (PARTITION BY key ORDER BY converted_at DESC) = 1) "

@@ -7,6 +7,8 @@ Per file, on its ordering time column (``open_time`` for candles, ``time``/``tra
   day ``expected_rows`` (the period's length over the interval), ``missing_rows`` (expected open times with no
   candle) and ``first_missing`` (the earliest missing open time). The grids of 3d, 1w and 1mo candles are not
   a whole number of them per day or month: those three stay None.
+- every type: ``nonfinite_rows``, rows with a NaN or infinite price or quantity (``nan``, ``inf``, ``1e309``);
+  a file with no row at all has ``rows`` 0 and is listed by `manifest quality` as empty.
 Nothing here drops or changes a row: silver keeps what the archive published, and says what is odd about it.
 """
 
@@ -52,6 +54,7 @@ class Quality:
     last: int | None = None
     out_of_order: int = 0
     out_of_period: int = 0
+    nonfinite: int = 0  # rows with a NaN or infinite number (kept as written)
     _times: list[np.ndarray] = field(default_factory=list)  # candles only: open times, for missing/duplicates
 
     @classmethod
@@ -77,10 +80,22 @@ class Quality:
         if self.candles:
             self._times.append(t)
 
+    def add_values(self, table: pa.Table, floats: list[str]) -> None:
+        """Count the rows of a block with a NaN or infinite value in a number column (nulls are not counted)."""
+        import pyarrow.compute as pc
+
+        odd = None
+        for name in floats:
+            bad = pc.fill_null(pc.invert(pc.is_finite(table.column(name))), False)
+            odd = bad if odd is None else pc.or_(odd, bad)
+        if odd is not None:
+            self.nonfinite += int(pc.sum(odd).as_py() or 0)
+
     def facts(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "rows": self.rows, "first_time": _ts(self.first), "last_time": _ts(self.last),
             "out_of_order_rows": self.out_of_order, "out_of_period_rows": self.out_of_period,
+            "nonfinite_rows": self.nonfinite,
             "expected_rows": None, "missing_rows": None, "duplicate_rows": None, "first_missing": None,
         }  # fmt: skip
         if not self.candles:

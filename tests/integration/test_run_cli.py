@@ -52,6 +52,6 @@ def test_the_demo_collects_the_bundled_archive_and_reruns_safely(tmp_path, capsy
     assert not (out / ".raycollect-staging").exists()
     # The demo converts too: every collected zip becomes typed Parquet, and a silver query shows the real days.
     assert "155 converted, 0 unchanged, 0 failed, 0 superseded by monthly files" in text
-    silver = text.split("-- Daily candles from the silver zone's 1h klines (typed Parquet)", 1)[1]
+    silver = text.split("-- Daily candles from the silver table spot_klines (Iceberg", 1)[1]
     day = next(line for line in silver.splitlines() if line.startswith("BTCUSDT") and "2026-05-08" in line)
     assert day.split()[3:7] == ["80006.0", "80500.0", "79181.48", "80193.17"], day  # open high low close

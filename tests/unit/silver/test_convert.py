@@ -159,6 +159,8 @@ def zip_of(tmp_path: Path, key: str, text: str, *, members: int = 1) -> Path:
 
 
 KLINE = "data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-01-01.zip"
+KLINE_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+                "taker_buy_quote_volume,ignore")
 T0 = 1704067200000  # 2024-01-01 00:00 UTC in ms
 
 
@@ -181,7 +183,7 @@ def test_order_period_and_duplicates_are_found_not_fixed(tmp_path):
      "CSV line 2: expected 12 columns, got 13: 1704070800000,1,2,0.5,1.5,10,1704074399999,15,7,5,7.5,0,extra"),
     (kline_line(T0) + "\n" + kline_line(T0 + 3_600_000)[:20] + "\n", 1,  # a short row: never nulls
      "CSV line 2: expected 12 columns, got 4: 1704070800000,1,2,0."),
-    ("open_time,open\n" + kline_line(T0).replace(",1,2,", ",one,2,", 1) + "\n", 1,
+    (KLINE_HEADER + "\n" + kline_line(T0).replace(",1,2,", ",one,2,", 1) + "\n", 1,
      "CSV line 2, column open: 'one' is not a number"),
     (kline_line(T0).replace(",7,5,", ",7.5,5,", 1) + "\n", 1, "CSV line 1, column count: '7.5' is not an integer"),
     (kline_line(T0) + "\n" + kline_line(T0 * 1000 + 3_600_000_000) + "\n", 1,
@@ -246,7 +248,7 @@ def test_a_bad_row_deep_in_a_big_file_is_named_by_its_line(tmp_path, monkeypatch
     monkeypatch.setattr(convert, "BLOCK_BYTES", 1000)  # many blocks, so the line number crosses block edges
     rows = [kline_line(T0 + i * 1000) for i in range(500)]
     rows[377] = rows[377].replace(",1,2,", ",1,2,x", 1)  # x0.5 is not a number
-    path = zip_of(tmp_path, KLINE, "open_time,open\n" + "\n".join(rows) + "\n")
+    path = zip_of(tmp_path, KLINE, KLINE_HEADER + "\n" + "\n".join(rows) + "\n")
     with pytest.raises(ConversionError, match=r"^CSV line 379, column low: 'x0.5' is not a number$"):
         convert_file(source(KLINE, path), tmp_path / "o.parquet")
     rows[377] = kline_line(T0 + 377_000)[:30]
