@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-scale clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-scale bench-silver clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,10 @@ bench-faults: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python tests/bench/bench_scale.py
 
-bench: bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults
+bench-silver: $(STAMP)
+	$(BIN)/python tests/bench/bench_silver.py
+
+bench: bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-silver
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

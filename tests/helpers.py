@@ -47,3 +47,28 @@ def wait_exited(pids: list[int], seconds: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def one_line_zip(name: str, size: int = 1 << 30) -> bytes:
+    """A zip named ``name`` whose one CSV is ``size`` bytes of digits with no line end, deflated to about a
+    thousandth of that (a "zip bomb" of one line: it passes any checksum its sidecar gives)."""
+    import struct
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = b"1" * (16 << 20)
+    crc, total, body = 0, 0, bytearray()
+    while total < size:
+        part = chunk[: size - total]
+        crc = zlib.crc32(part, crc)
+        total += len(part)
+        body += deflate.compress(part)
+    body += deflate.flush()
+    member = name[:-4].encode() + b".csv"
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(body), total & 0xFFFFFFFF,
+                        len(member), 0)
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(body),
+                          total & 0xFFFFFFFF, len(member), 0, 0, 0, 0, 0, 0)
+    offset = len(local) + len(member) + len(body)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(member), offset, 0)
+    return local + member + bytes(body) + central + member + end

@@ -70,7 +70,7 @@ def run_query(args: argparse.Namespace) -> int:
 
     from raycollect.cli.manifest import render
     from raycollect.manifest import table_rows
-    from raycollect.manifest.query import to_arrow
+    from raycollect.manifest.query import sandbox, to_arrow
     from raycollect.silver.read import views
 
     lake, _ = _lake(args)
@@ -80,6 +80,9 @@ def run_query(args: argparse.Namespace) -> int:
         names = views(con, lake, as_of=args.as_of)
         if not names:
             raise ConfigurationError(f"No silver tables in {lake.warehouse}: run `raycollect convert CONFIG` first")
+        # The user's SQL reads the tables' files and nothing else: no other file, no write, no extension install
+        # (a query pasted from elsewhere cannot COPY ... TO a file). On S3 the views are Arrow datasets.
+        sandbox(con, [lake.warehouse] if lake.local else [])
         try:
             table = to_arrow(con.sql(args.sql))
         except duckdb.Error as exc:

@@ -54,8 +54,14 @@ class Manifests:
         self.close()
 
     def query(self, sql: str) -> pa.Table:
+        """Run a user's SQL over the views. The user is local and may read anything anyway; the SQL runs
+        sandboxed all the same, so a query pasted from elsewhere cannot write or read files outside the
+        manifests (``COPY ... TO``, ``read_csv('/etc/passwd')``) nor install extensions (``sandbox``)."""
         import duckdb
 
+        if not getattr(self, "_sandboxed", False):
+            sandbox(self.con, [self.dir])
+            self._sandboxed = True
         try:
             return to_arrow(self.con.sql(sql))
         except duckdb.Error as exc:
@@ -136,6 +142,24 @@ def latest_per_key(manifest_dir: str | Path) -> pa.Table | None:
         ))
     finally:
         con.close()
+
+def sandbox(con: Any, directories: list[Path | str]) -> None:
+    """Limit ``con`` to reading below ``directories``: no other file, no write, no extension install or load, and
+    the configuration locked so the SQL cannot lift it (DuckDB's ``enable_external_access`` with
+    ``allowed_directories``; a directory's glob-escaped spelling is allowed too, as views name it so)."""
+    from raycollect.manifest.writer import escaped
+
+    allowed: list[str] = []
+    for d in directories:
+        for form in (str(d), escaped(d)):
+            form = form.rstrip("/") + "/"
+            if form not in allowed:
+                allowed.append(form)
+    con.execute(f"SET allowed_directories = [{', '.join(sql_string(a) for a in allowed)}]")
+    for setting in ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
+                    "SET autoload_known_extensions = false", "SET lock_configuration = true"):
+        con.execute(setting)
+
 
 def to_arrow(result: Any) -> pa.Table:
     """A DuckDB result as a pyarrow Table (``to_arrow_table`` in DuckDB 2, ``fetch_arrow_table`` before)."""

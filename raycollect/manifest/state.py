@@ -101,8 +101,11 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
         return base
     finished = finished_run_ids(manifest_dir)
     newly_covered = base.covers | {r for r in uncovered if r in finished}
-    parts = [str(Path(manifest_dir) / "files" / f"run_id={r}" / "*.parquet") for r in uncovered]
-    parts = [p for p in parts if list(Path(p).parent.glob("*.parquet"))]
+    from raycollect.manifest.writer import escaped
+
+    parts = [str(Path(escaped(Path(manifest_dir) / "files" / f"run_id={r}")) / "*.parquet") for r in uncovered]
+    parts = [p for p, r in zip(parts, uncovered, strict=True)
+             if list((Path(manifest_dir) / "files" / f"run_id={r}").glob("*.parquet"))]
     import duckdb
 
     con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2, "preserve_insertion_order": False,

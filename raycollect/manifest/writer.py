@@ -33,11 +33,20 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 
 def files_glob(manifest_dir: str | Path) -> str:
-    return str(Path(manifest_dir) / "files" / "*" / "*.parquet")
+    return str(Path(escaped(manifest_dir)) / "files" / "*" / "*.parquet")
 
 
 def runs_glob(manifest_dir: str | Path) -> str:
-    return str(Path(manifest_dir) / "runs" / "*" / "run.parquet")
+    return str(Path(escaped(manifest_dir)) / "runs" / "*" / "run.parquet")
+
+
+def escaped(directory: str | Path) -> str:
+    """``directory`` with its glob characters escaped (``[1]`` -> ``[[]1]``, ``*`` -> ``[*]``), so a pattern below
+    it matches that directory only, in Python's glob and in DuckDB's alike: a directory named ``out[1]`` or ``a*``
+    is a path, never a pattern."""
+    import glob
+
+    return glob.escape(str(directory))
 
 
 Publish = Callable[[Path], None]  # uploads a finished file (raycollect.manifest.store); local: nothing

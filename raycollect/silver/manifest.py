@@ -54,7 +54,9 @@ COMMITS = "_commits.json"
 
 
 def conversion_glob(manifest_dir: str | Path) -> str:
-    return str(Path(manifest_dir) / "silver" / "*" / "*.parquet")
+    from raycollect.manifest.writer import escaped
+
+    return str(Path(escaped(manifest_dir)) / "silver" / "*" / "*.parquet")
 
 
 def has_conversions(manifest_dir: str | Path) -> bool:

@@ -60,7 +60,12 @@ def publish(archive, key: str, csv_text: str) -> str:
     buf = BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(name[:-4] + ".csv", csv_text)
-    payload = buf.getvalue()
+    return publish_zip(archive, key, buf.getvalue())
+
+
+def publish_zip(archive, key: str, payload: bytes) -> str:
+    """Upload the zip ``payload`` and a sidecar that matches it at ``key``; its sha256."""
+    name = key.rsplit("/", 1)[1]
     digest = hashlib.sha256(payload).hexdigest()
     s3 = boto3.client("s3", endpoint_url=archive.endpoint_url, region_name="us-east-1",
                       config=Config(signature_version=UNSIGNED))

@@ -8,14 +8,13 @@ import json
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from raycollect.silver.convert import MAX_LINE_BYTES, ConversionError, Source, convert_file
-from tests.helpers import ROOT
+from tests.helpers import ROOT, one_line_zip
 
 KLINE = "data/futures/um/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-01-01.zip"
 HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
@@ -89,20 +88,7 @@ def test_a_one_line_zip_bomb_of_a_gibibyte_fails_with_bounded_memory(tmp_path):
     measured (the reader once kept the whole line: 2,353 MiB for 768 MiB)."""
     name = "BTCUSDT-1h-2024-01-01.zip"
     path = tmp_path / name
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    chunk = b"1" * (16 << 20)
-    crc, total, body = 0, 0, bytearray()
-    for _ in range(64):  # 64 x 16 MiB = 1 GiB
-        crc = zlib.crc32(chunk, crc)
-        total += len(chunk)
-        body += deflate.compress(chunk)
-    body += deflate.flush()
-    info = zipfile.ZipInfo(name[:-4] + ".csv")
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(path, "w") as zf:  # the member written raw: its CRC and sizes set by hand
-        with zf.open(info, "w", force_zip64=True) as member:
-            member.write(b"")
-    _rewrite_member(path, bytes(body), crc, total)
+    path.write_bytes(one_line_zip(name))
     assert path.stat().st_size < 2 << 20
     done = subprocess.run([sys.executable, "-c", BOMB, str(path), str(tmp_path / "o.parquet"), str(ROOT)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -110,19 +96,6 @@ def test_a_one_line_zip_bomb_of_a_gibibyte_fails_with_bounded_memory(tmp_path):
     assert got["error"] == f"CSV line 1: longer than {MAX_LINE_BYTES:,} bytes with no line end: not a row of an " \
                            "archive CSV"
     assert got["peak_mib"] < 600, got
-
-
-def _rewrite_member(path: Path, body: bytes, crc: int, size: int) -> None:
-    """``path`` as a zip whose one member holds ``body`` (raw deflate) of ``size`` bytes with ``crc``."""
-    import struct
-
-    name = path.name[:-4].encode() + b".csv"
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(body), size & 0xFFFFFFFF, len(name), 0)
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(body), size & 0xFFFFFFFF,
-                          len(name), 0, 0, 0, 0, 0, 0)
-    offset = len(local) + len(name) + len(body)
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(name), offset, 0)
-    path.write_bytes(local + name + body + central + name + end)
 
 
 def test_a_damaged_deflate_stream_is_a_property_of_the_file(tmp_path):
