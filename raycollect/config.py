@@ -228,8 +228,12 @@ class WorkflowConfig(BaseModel):
         out: list[str] = []
         for name in value:
             norm = normalize_market(name)
-            if norm is None:
-                raise ValueError(f"MARKET:'{name}' is not a valid market type")
+            if norm is None:  # the seed's message, then the fix: the closest name and every valid one
+                names = list(MARKET_PATHS)
+                close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ValueError(f"MARKET:'{name}' is not a valid market type ({hint}valid markets: "
+                                 f"{', '.join(names)})")
             if norm not in out:
                 out.append(norm)
         return out
@@ -351,9 +355,18 @@ class WorkflowConfig(BaseModel):
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
+    if p.is_dir():
+        raise ConfigurationError(f"Configuration file {path} is a directory: pass the config file inside it")
     if not p.is_file():
         raise ConfigurationError(f"Configuration file not found: {path}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ConfigurationError(f"Configuration file {path} cannot be read (permission denied): check its "
+                                 "permissions, or run as a user who can read it") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"Configuration file {path} is not UTF-8 text (byte {exc.start}): save it as "
+                                 "UTF-8 JSON or YAML") from None
     if p.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
@@ -367,12 +380,29 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
+            # json's own message may end in "at" ("Unterminated string starting at"): the position follows once.
+            what = exc.msg.removesuffix(" at").removesuffix(" starting")
+            hint = ""
+            if _looks_like_yaml(text):
+                hint = f"; it looks like YAML: rename it to {p.with_suffix('.yaml').name}"
             raise ConfigurationError(
-                f"Configuration file {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                f"Configuration file {path} is not valid JSON: {what} at line {exc.lineno} column {exc.colno}{hint}"
             ) from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"Configuration file {path} must hold an object (key: value pairs)")
     return data
+
+
+def _looks_like_yaml(text: str) -> bool:
+    """A text that YAML reads as a mapping (``key: value`` lines) and that does not start like JSON."""
+    if text.lstrip().startswith(("{", "[")):
+        return False
+    import yaml
+
+    try:
+        return isinstance(yaml.safe_load(text), dict)
+    except yaml.YAMLError:
+        return False
 
 
 def _check_keys(values: dict[str, Any]) -> None:

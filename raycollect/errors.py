@@ -34,3 +34,7 @@ class WorkflowError(RaycollectError):
 
 class MirrorError(RaycollectError):
     """The local archive (SeaweedFS) could not be started, seeded or stopped."""
+
+
+class PortInUse(MirrorError, ConfigurationError):
+    """The port asked for the local archive is taken: a request that cannot be carried out (CLI exit code 2)."""

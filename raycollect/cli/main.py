@@ -68,8 +68,9 @@ def entry(argv: Sequence[str] | None = None) -> None:
 
 
 def _report(args: argparse.Namespace, exc: BaseException, *, unexpected: bool = False) -> None:
-    if getattr(args, "debug", False):
+    debug = getattr(args, "debug", False)
+    if debug:
         traceback.print_exc()
     prefix = f"unexpected {type(exc).__name__}: " if unexpected else ""
-    hint = " (run with --debug for the traceback)" if unexpected else ""
+    hint = " (run with --debug for the traceback)" if unexpected and not debug else ""
     print(f"raycollect: error: {prefix}{exc}{hint}", file=sys.stderr)

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from raycollect.errors import MirrorError
+from raycollect.errors import MirrorError, PortInUse
 
 DEFAULT_BUCKET = "data.binance.vision"
 _SERVICES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc")
@@ -116,7 +116,7 @@ class LocalArchive:
     def start(self) -> LocalArchive:
         binary = weed_binary()
         if self.requested_port is not None and not port_is_free(self.requested_port):
-            raise MirrorError(f"Port {self.requested_port} on 127.0.0.1 is already in use; choose another --port")
+            raise PortInUse(f"Port {self.requested_port} on 127.0.0.1 is already in use; choose another --port")
         self.port = self.requested_port or free_port()
         if self.iceberg and not self.credentials:
             raise MirrorError("SeaweedFS's Iceberg REST catalog signs requests: pass credentials=(key, secret)")

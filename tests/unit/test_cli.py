@@ -21,7 +21,11 @@ BAD_CONFIGS = [
     (dict(matrix_path=None), "Missing required configuration: ['matrix_path']"),
     (dict(markets=[], symbols=None), "Missing required configuration: ['markets', 'symbols']"),
     (dict(markets=["invalid_market"]),
-     "Invalid markets in configuration: 'invalid_market' is not a valid market type"),
+     "Invalid markets in configuration: 'invalid_market' is not a valid market type (valid markets: spot, "
+     "futures_um, futures_cm, options)"),
+    (dict(markets=["futures_uum"]),
+     "Invalid markets in configuration: 'futures_uum' is not a valid market type (did you mean 'futures_um'? valid "
+     "markets: spot, futures_um, futures_cm, options)"),
     (dict(matrix_path="missing_matrix.json"), "Archive matrix file not found: missing_matrix.json"),
     (dict(max_paralel_downloads=4), "Unknown configuration key 'max_paralel_downloads'; did you mean "
                                      "'max_parallel_downloads'?"),
@@ -163,7 +167,7 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "raycollect", "plan", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr == ("raycollect: error: Invalid markets in configuration: 'invalid_market' is not a valid "
-                           "market type\n")
+                           "market type (valid markets: spot, futures_um, futures_cm, options)\n")
 
 
 def test_the_entry_point_exits_with_mains_code_after_freezing_the_heap(tmp_path, capsys):
@@ -192,3 +196,64 @@ def test_a_range_partly_in_the_future_plans_the_days_that_can_exist(tmp_path, ca
             f"published): planned {start}..{LATEST} only") in out
     days = [start + dt.timedelta(days=i) for i in range(3)]
     assert pq.read_table(tmp_path / "p.parquet")["period"].to_pylist() == days
+
+
+def test_config_files_that_cannot_be_read_are_exit_2_with_the_fix(tmp_path, capsys):
+    import os
+
+    unreadable = write_json(tmp_path / "locked.json", base_config())
+    os.chmod(unreadable, 0)
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"workflow_type": "archive')
+    yaml_inside = tmp_path / "mine.json"
+    yaml_inside.write_text("workflow_type: archive_collection\nmarkets: [spot]\n")
+    expected = {
+        folder: f"Configuration file {folder} is a directory: pass the config file inside it",
+        broken: f"Configuration file {broken} is not valid JSON: Unterminated string at line 1 column 19",
+        yaml_inside: (f"Configuration file {yaml_inside} is not valid JSON: Expecting value at line 1 column 1; it "
+                      "looks like YAML: rename it to mine.yaml"),
+    }
+    if os.geteuid() != 0:  # root reads any file
+        expected[unreadable] = (f"Configuration file {unreadable} cannot be read (permission denied): check its "
+                                "permissions, or run as a user who can read it")
+    for path, line in expected.items():
+        assert main(["plan", str(path)]) == 2, path
+        assert capsys.readouterr().err == f"raycollect: error: {line}\n"
+
+
+def test_debug_shows_the_traceback_without_asking_for_it_again(tmp_path, capsys, monkeypatch):
+    from raycollect.cli import plan
+
+    def boom(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(plan, "run", boom)
+    path = write_json(tmp_path / "c.json", base_config())
+    parser_run = main.__globals__["build_parser"]
+    monkeypatch.setitem(main.__globals__, "build_parser", lambda: _with(parser_run(), boom))
+    assert main(["--debug", "plan", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1] == "raycollect: error: unexpected RuntimeError: a bug"
+    assert main(["plan", str(path)]) == 1
+    assert capsys.readouterr().err == ("raycollect: error: unexpected RuntimeError: a bug (run with --debug for the "
+                                       "traceback)\n")
+
+
+def _with(parser, func):
+    for action in parser._subparsers._group_actions:
+        action.choices["plan"].set_defaults(func=func)
+    return parser
+
+
+def test_mirror_serve_on_a_port_in_use_is_exit_2(capsys):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["mirror", "serve", "--port", str(port), "--seed", "none"]) == 2
+    assert capsys.readouterr().err == (f"raycollect: error: Port {port} on 127.0.0.1 is already in use; choose "
+                                       "another --port\n")
