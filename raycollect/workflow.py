@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -103,8 +104,13 @@ class ArchiveCollectionWorkflow:
         self.notes: list[str] = []
         self.discovery: Any = None
         self._kept = contextlib.ExitStack()  # a Ray kept up for the conversion after collection (_ray_session)
-        with self._kept:
-            return self._execute(run_id, started, t0)
+        created = _missing_dirs(self.config.output_directory, self.config.manifest_dir)
+        try:
+            with self._kept:
+                return self._execute(run_id, started, t0)
+        except ConfigurationError:  # a refused run creates nothing: the empty folders its checks made go
+            _remove_empty(created)
+            raise
 
     def _execute(self, run_id: str, started: dt.datetime, t0: float) -> RunResult:
         from raycollect.paths import check_paths_for_ray_job
@@ -399,3 +405,28 @@ def _spread(shards: list[Any], parts: int) -> list[Any]:
     rows = pa.concat_tables([s.rows for s in shards]).combine_chunks()
     size = -(-total // min(parts, total))
     return [Shard(i, rows.slice(offset, size)) for i, offset in enumerate(range(0, total, size))]
+
+
+def _missing_dirs(*locations: str) -> list[Path]:
+    """The local directories among ``locations`` (and their parents) that do not exist yet, deepest first."""
+    out: list[Path] = []
+    for location in locations:
+        if not location or location.startswith("s3://"):
+            continue
+        path = Path(location).expanduser().resolve()
+        while not path.exists() and path != path.parent:
+            out.append(path)
+            path = path.parent
+    return sorted(set(out), key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove what the run created below ``created`` when it holds no file (empty folders only), deepest first."""
+    for root in created:
+        if not root.is_dir():
+            continue
+        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: a file in it keeps it
+        with contextlib.suppress(OSError):
+            root.rmdir()
