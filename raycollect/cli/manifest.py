@@ -100,8 +100,13 @@ def run(args: argparse.Namespace) -> int:
         elif cmd == "gaps":
             from raycollect.archive import normalize_interval, normalize_market
 
+            from raycollect.archive import KLINE_TYPES
+
             market = normalize_market(args.market) or args.market
             interval = normalize_interval(args.interval) if args.interval else None
+            if args.data_type in KLINE_TYPES and interval is None:  # each interval is a series of its own
+                raise ConfigurationError(f"gaps: {args.data_type} has a series per interval: pass --interval (e.g. "
+                                         "--interval 1h); without it every day would look missing")
             table = m.gaps(market=market, data_type=args.data_type, symbol=args.symbol, interval=interval,
                            start=_date(args.start, "start"), end=_date(args.end, "end"),
                            monthly=_monthly_only(args.data_type, market, interval))

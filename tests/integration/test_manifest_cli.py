@@ -70,6 +70,14 @@ def test_gaps_reports_exactly_the_absent_days(collected, capsys):
     assert months == [{"period": "2024-01"}, {"period": "2024-02"}, {"period": "2024-03"}]
 
 
+def test_gaps_of_candles_without_an_interval_is_an_error_never_a_list_of_every_day(collected, capsys):
+    out, _, _ = collected
+    assert main(["manifest", "gaps", "--manifest-directory", str(out / "_manifests"), "--market", "spot",
+                 "--data-type", "klines", "--symbol", "BTCUSDT", "--start", "2024-01-30", "--end", "2024-02-03"]) == 2
+    assert capsys.readouterr().err == ("raycollect: error: gaps: klines has a series per interval: pass --interval "
+                                       "(e.g. --interval 1h); without it every day would look missing\n")
+
+
 def test_query_over_files_runs_and_latest(collected, capsys):
     out, r1, r2 = collected
     m = str(out / "_manifests")
