@@ -54,7 +54,8 @@ class RaySession:
             with _lean_local_ray():
                 ray.init(address=address, **kwargs)
         else:
-            ray.init(address=address, **kwargs)
+            with _http_address_set_aside():
+                ray.init(address=address, **kwargs)
         self.started = True
         if address == "local":
             self.reaper = Reaper.start(spare=before)
@@ -149,6 +150,21 @@ def resolve_address(address: str) -> str:
         f"RAY_ADDRESS={address} is the address of Ray's job API (for `ray job submit`), which `raycollect run` "
         "cannot join: submit the collection with `ray job submit ... -- python jobs/collect.py --config CONFIG`, or "
         "run raycollect on a node of the cluster with --ray-address auto")
+
+
+@contextlib.contextmanager
+def _http_address_set_aside() -> Any:
+    """``RAY_ADDRESS=http://127.0.0.1:8265`` (the job API) is resolved to ``auto`` here, but ``ray.init("auto")``
+    reads RAY_ADDRESS again and refuses an HTTP address: while Ray starts, the variable is set aside."""
+    value = os.environ.get("RAY_ADDRESS")
+    if value is None or not value.startswith(("http://", "https://")):
+        yield
+        return
+    del os.environ["RAY_ADDRESS"]
+    try:
+        yield
+    finally:
+        os.environ["RAY_ADDRESS"] = value
 
 
 def _token_auth_on() -> bool:

@@ -98,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
         elif cmd == "failed":
             table = m.failed(args.run)
         elif cmd == "gaps":
-            from raycollect.archive import normalize_interval, normalize_market
-
-            from raycollect.archive import KLINE_TYPES
+            from raycollect.archive import KLINE_TYPES, normalize_interval, normalize_market
 
             market = normalize_market(args.market) or args.market
             interval = normalize_interval(args.interval) if args.interval else None

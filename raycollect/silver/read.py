@@ -14,7 +14,9 @@ or a Ray Dataset.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from raycollect.errors import ConfigurationError
@@ -147,23 +149,47 @@ def views(con: Any, lake: Lakehouse, *, as_of: str | int | None = None, only: li
     return [n for n in names if only is None or n in only]
 
 
-def data_files(tbl: Table, snapshot_id: int | None = None) -> list[str]:
-    """The data files of a snapshot (the current one by default), as paths DuckDB and Arrow read."""
+def data_files(tbl: Table, snapshot_id: int | None = None, cache: Path | None = None) -> list[str]:
+    """The data files of a snapshot (the current one by default), as paths DuckDB and Arrow read. With ``cache``
+    (a directory), the list is kept there per table and snapshot: a snapshot never changes, and reading its
+    manifests costs about 0.2 s per 3,600 files, on every query otherwise."""
     from raycollect.silver.datafile import local_path
 
-    if snapshot_id is None and tbl.current_snapshot() is None:
+    snapshot = tbl.current_snapshot() if snapshot_id is None else tbl.metadata.snapshot_by_id(snapshot_id)
+    if snapshot is None:
         return []
+    kept = cache / f"{tbl.metadata.table_uuid}-{snapshot.snapshot_id}.files" if cache is not None else None
+    if kept is not None and kept.is_file():
+        return kept.read_text(encoding="utf-8").splitlines()
     out = []
-    for task in tbl.scan(snapshot_id=snapshot_id).plan_files():
+    for task in tbl.scan(snapshot_id=snapshot.snapshot_id).plan_files():
         path = task.file.file_path
         out.append(local_path(path) or path)
+    if kept is not None:
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+            tmp.write_text("\n".join(out), encoding="utf-8")
+            os.replace(tmp, kept)
+        except OSError:
+            pass  # a read-only warehouse: no cache, the same answer
     return out
+
+
+def cache_dir(lake: Lakehouse) -> Path:
+    """Where file lists are cached: beside a local warehouse, else in the user's cache."""
+    if lake.local:
+        return Path(lake.warehouse) / ".raycollect-cache"
+    import hashlib
+
+    digest = hashlib.sha256(f"{lake.catalog_properties.get('uri')}|{lake.warehouse}".encode()).hexdigest()[:16]
+    return Path.home() / ".cache" / "raycollect" / "silver" / digest
 
 
 def _register(con: Any, name: str, tbl: Table, snapshot_id: int | None, lake: Lakehouse) -> None:
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-    files = data_files(tbl, snapshot_id)
+    files = data_files(tbl, snapshot_id, cache_dir(lake))
     ident = '"' + name.replace('"', '""') + '"'
     schema = schema_to_pyarrow(tbl.schema(), include_field_ids=False)
     if not files:
@@ -184,8 +210,8 @@ def _register(con: Any, name: str, tbl: Table, snapshot_id: int | None, lake: La
     con.execute(f"CREATE OR REPLACE TEMP VIEW {ident} AS SELECT * FROM \"_files_{name}\"")
 
 
-#: A partition folder (``symbol=BTCUSDT``) whose value reads the same in the path as in the file.
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.-]+")
+#: A partition value that reads the same in a path as in the file (``BTCUSDT``, ``1m``, ``2024-07``).
+_PLAIN_VALUE = r"[A-Za-z0-9_.-]+"
 
 
 def _local_select(tbl: Table, listing: str, files: list[str]) -> str:
@@ -196,9 +222,11 @@ def _local_select(tbl: Table, listing: str, files: list[str]) -> str:
     path (not letters, digits, ``_ . -``), the files are read as they are."""
     spec = tbl.metadata.spec()
     names = [f.name for f in spec.fields]
-    depth = len(names)
-    plain = all(all(_PLAIN_SEGMENT.fullmatch(seg) for seg in f.split("/")[-1 - depth:-1]) and
-                [seg.split("=", 1)[0] for seg in f.split("/")[-1 - depth:-1]] == names for f in files)
+    from raycollect.silver.datafile import local_path
+
+    base = re.escape((local_path(tbl.metadata.location) or "").rstrip("/") + "/data")
+    shape = re.compile(base + "".join(rf"/{re.escape(n)}={_PLAIN_VALUE}" for n in names) + r"/[^/]+")
+    plain = all(shape.fullmatch(f) for f in files)
     if not plain:
         return f"SELECT * FROM read_parquet({listing}, hive_partitioning = false)"
     types = ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in names)

@@ -36,6 +36,10 @@ def test_ray_job_submit_keeps_the_data_and_refuses_relative_paths(archive, tmp_p
         again = submit(head, cfg)
         rel = submit(head, relative)
         assert rel.returncode == 1
+        # RAY_ADDRESS set to the head's dashboard (the job API): `raycollect run` on this machine joins that cluster
+        direct = subprocess.run([sys.executable, "-m", "raycollect", "run", str(cfg), "--no-progress"],
+                                env={**os.environ, "RAY_ADDRESS": head.address, "RAY_AUTH_MODE": "token"},
+                                capture_output=True, text=True, timeout=300, cwd=ROOT)
         monkeypatch.setenv("RAY_AUTH_MODE", "token")  # before the import: alone, the test failed with it after
         from ray.job_submission import JobSubmissionClient
 
@@ -56,6 +60,8 @@ def test_ray_job_submit_keeps_the_data_and_refuses_relative_paths(archive, tmp_p
     assert len(list(out.rglob("*.zip"))) == 17
     # The data outlived the job's working directory: a second submission skips every collected file.
     assert "planned 20: success 0, skipped 17, missing 1, failed 2" in again.stdout, again.stdout[-2000:]
+    assert direct.returncode == 3, direct.stderr[-2000:]  # it ran: 2 files fail verification, as in every run
+    assert "planned 20: success 0, skipped 17, missing 1, failed 2" in direct.stdout
     # A relative destination would land in Ray's temporary copy of the checkout: refused, exit 2.
     assert infos[2].status == "FAILED" and infos[2].driver_exit_code == 2
     assert "raycollect: error: output_directory 'output/binance' is relative, and this driver runs in a Ray job" in (
