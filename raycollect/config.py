@@ -103,11 +103,14 @@ class WorkflowConfig(BaseModel):
     output_directory: str = Field(description="Where files land, mirroring their archive keys below it.")
     markets: list[str] = Field(description="spot, futures_um, futures_cm, options (um_futures/cm_futures too).")
     symbols: list[str] | dict[str, list[str]] = Field(description="One list for all markets, or one per market.")
-    data_types: list[str] = Field(description="Archive type names: klines, aggTrades, fundingRate, ...")
-    intervals: dict[str, list[str]] | list[str] | None = Field(
+    data_types: list[str] | dict[str, list[str]] = Field(
+        description="Archive type names (klines, aggTrades, fundingRate, ...): one list for every market, or one "
+        "per market ({'spot': ['klines'], 'futures_um': ['fundingRate', 'aggTrades']}).")
+    intervals: dict[str, list[str]] | dict[str, dict[str, list[str]]] | list[str] | None = Field(
         default=None,
-        description="Per data type ({'klines': ['1h']}), or one list for every kline-like type. "
-        "Default 1d. '1M' means the archive's '1mo'.",
+        description="Per data type ({'klines': ['1h']}), one list for every kline-like type, or per market and "
+        "data type ({'spot': {'klines': ['1m']}, 'futures_um': {'klines': ['1h']}}). Default 1d. '1M' means the "
+        "archive's '1mo'.",
     )
     date_range: DateRange = Field(default_factory=_yesterday, description="Inclusive; default: yesterday (UTC).")
     discover: StrictBool = Field(
@@ -240,9 +243,20 @@ class WorkflowConfig(BaseModel):
 
     @field_validator("data_types")
     @classmethod
-    def _data_types(cls, value: list[str]) -> list[str]:
+    def _data_types(cls, value: list[str] | dict[str, list[str]]) -> list[str] | dict[str, list[str]]:
         if not value:
             raise ValueError("at least one data type is required")
+        if isinstance(value, dict):
+            out: dict[str, list[str]] = {}
+            for market, types in value.items():
+                norm = normalize_market(market)
+                if norm is None:
+                    raise ValueError(f"MARKET:'{market}' (a key of data_types) is not a valid market type (valid "
+                                     f"markets: {', '.join(MARKET_PATHS)})")
+                if not types:
+                    raise ValueError(f"data_types[{market}] is empty")
+                out[norm] = list(dict.fromkeys(types))
+            return out
         return list(dict.fromkeys(value))
 
     @field_validator("symbols")
@@ -260,11 +274,21 @@ class WorkflowConfig(BaseModel):
 
     @field_validator("intervals")
     @classmethod
-    def _intervals(cls, value: dict[str, list[str]] | list[str] | None) -> dict[str, list[str]] | list[str] | None:
+    def _intervals(cls, value: Any) -> Any:
         if value is None:
             return None
         if isinstance(value, list):
             return _check_intervals(value, "")
+        if value and all(isinstance(v, dict) for v in value.values()):  # per market, then per data type
+            out: dict[str, dict[str, list[str]]] = {}
+            for market, per_type in value.items():
+                norm = normalize_market(market)
+                if norm is None:
+                    raise ValueError(f"MARKET:'{market}' (a key of intervals) is not a valid market type (valid "
+                                     f"markets: {', '.join(MARKET_PATHS)})")
+                out[norm] = {dtype: _check_intervals(items, f"[{market}][{dtype}]") for dtype, items in
+                             per_type.items()}
+            return out
         return {dtype: _check_intervals(items, f"[{dtype}]") for dtype, items in value.items()}
 
     @field_validator("actor_resources")
@@ -302,6 +326,14 @@ class WorkflowConfig(BaseModel):
             missing = [m for m in self.markets if not self.symbols.get(m)]
             if missing:
                 raise ValueError(f"SYMBOLS:no symbols given for market(s) {missing}")
+        if isinstance(self.data_types, dict):
+            missing = [m for m in self.markets if not self.data_types.get(m)]
+            extra = [m for m in self.data_types if m not in self.markets]
+            if missing:
+                raise ValueError(f"no data_types given for market(s) {missing}: add them to data_types, or use one "
+                                 "list for every market")
+            if extra:
+                raise ValueError(f"data_types given for market(s) {extra} that are not in markets {self.markets}")
         return self
 
     # --- the seed's accessors ---
@@ -310,6 +342,26 @@ class WorkflowConfig(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def data_types_for(self, market: str) -> list[str]:
+        """The data types asked of ``market`` (the one list, or its own)."""
+        if isinstance(self.data_types, dict):
+            return list(self.data_types.get(market, []))
+        return list(self.data_types)
+
+    @property
+    def all_data_types(self) -> list[str]:
+        """Every data type the config names, in order, once."""
+        if isinstance(self.data_types, dict):
+            return list(dict.fromkeys(t for m in self.markets for t in self.data_types.get(m, [])))
+        return list(self.data_types)
+
+    def intervals_for(self, market: str) -> dict[str, list[str]] | list[str] | None:
+        """The intervals asked of ``market``: per data type, one list, or None (the default)."""
+        raw = self.intervals
+        if isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values()):
+            return raw.get(market)  # type: ignore[return-value]
+        return raw  # type: ignore[return-value]
 
     def symbols_for(self, market: str) -> list[str]:
         return list(self.symbols.get(market, [])) if isinstance(self.symbols, dict) else list(self.symbols)

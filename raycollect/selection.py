@@ -42,16 +42,16 @@ def resolve(config: WorkflowConfig, matrix: ArchiveMatrix) -> list[Series]:
     _check_data_types(config, matrix)
     wanted = _wanted_intervals(config, matrix)
     series: list[Series] = []
-    for dtype in config.data_types:
+    for dtype in config.all_data_types:
         for market in markets:
             entry = matrix.get(market, dtype)
-            if entry is None:
+            if entry is None or dtype not in config.data_types_for(market):
                 continue
             symbols = tuple(config.symbols_for(market))
             if not entry.intervals:
                 series.append(Series(entry, None, symbols))
                 continue
-            for interval in wanted.get(dtype, DEFAULT_INTERVALS):
+            for interval in wanted[market].get(dtype, DEFAULT_INTERVALS):
                 if interval in entry.intervals:
                     series.append(Series(entry, interval, symbols))
     return series
@@ -69,7 +69,14 @@ def _check_symbol_markets(config: WorkflowConfig) -> None:
 
 def _check_data_types(config: WorkflowConfig, matrix: ArchiveMatrix) -> None:
     known = matrix.data_types
-    for dtype in config.data_types:
+    if isinstance(config.data_types, dict):  # per market: each type must exist where it is asked for
+        for market in config.markets:
+            for dtype in config.data_types_for(market):
+                if dtype in known and matrix.get(market, dtype) is None:
+                    raise ConfigurationError(
+                        f"Invalid data_types in configuration: '{dtype}' is not available for market {market}; it "
+                        f"exists in: {', '.join(matrix.markets_with(dtype))}")
+    for dtype in config.all_data_types:
         if dtype not in known:
             close = difflib.get_close_matches(dtype, known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"known types: {', '.join(known)}"
@@ -84,27 +91,40 @@ def _check_data_types(config: WorkflowConfig, matrix: ArchiveMatrix) -> None:
             )
 
 
-def _wanted_intervals(config: WorkflowConfig, matrix: ArchiveMatrix) -> dict[str, list[str]]:
-    """Intervals per data type, each checked against the selected markets that have the type."""
+def _wanted_intervals(config: WorkflowConfig, matrix: ArchiveMatrix) -> dict[str, dict[str, list[str]]]:
+    """Intervals per market and data type, each checked against the markets that are asked for the type."""
     raw = config.intervals
+    if isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values()):
+        extra = [m for m in raw if m not in config.markets]
+        if extra:
+            raise ConfigurationError(f"Invalid intervals in configuration: intervals given for market(s) {extra} "
+                                     f"that are not in markets {config.markets}")
+        return {m: _wanted_for(config, matrix, raw.get(m), [m]) for m in config.markets}  # type: ignore[arg-type]
+    wanted = _wanted_for(config, matrix, raw, config.markets)  # type: ignore[arg-type]
+    return {m: wanted for m in config.markets}
+
+
+def _wanted_for(config: WorkflowConfig, matrix: ArchiveMatrix, raw: dict[str, list[str]] | list[str] | None,
+                markets: list[str]) -> dict[str, list[str]]:
     if raw is None:
         return {}
+    types = list(dict.fromkeys(t for m in markets for t in config.data_types_for(m)))
     if isinstance(raw, list):
-        with_intervals = [d for d in config.data_types if _entries_with_intervals(config, matrix, d)]
+        with_intervals = [d for d in types if _entries_with_intervals(config, matrix, d, markets)]
         if not with_intervals:
             raise ConfigurationError(
-                f"Invalid intervals in configuration: none of the data types {config.data_types} has intervals"
+                f"Invalid intervals in configuration: none of the data types {types} has intervals"
             )
         wanted = {d: raw for d in with_intervals}
     else:
         wanted = raw
     for dtype, intervals in wanted.items():
-        if dtype not in config.data_types:
+        if dtype not in types:
             raise ConfigurationError(
                 f"Invalid intervals in configuration: intervals given for '{dtype}', which is not in data_types "
-                f"{config.data_types}"
+                f"{types}"
             )
-        entries = _entries_with_intervals(config, matrix, dtype)
+        entries = _entries_with_intervals(config, matrix, dtype, markets)
         if not entries:
             raise ConfigurationError(
                 f"Invalid intervals in configuration: '{dtype}' has no intervals; remove intervals['{dtype}']"
@@ -115,13 +135,14 @@ def _wanted_intervals(config: WorkflowConfig, matrix: ArchiveMatrix) -> dict[str
                                 and interval in e.intervals})
                 raise ConfigurationError(
                     f"Invalid intervals in configuration: interval '{interval}' of '{dtype}' is not available for "
-                    f"the selected markets {config.markets}; it exists in: {', '.join(where) or 'no market'}"
+                    f"the selected markets {markets}; it exists in: {', '.join(where) or 'no market'}"
                 )
     return wanted
 
 
-def _entries_with_intervals(config: WorkflowConfig, matrix: ArchiveMatrix, dtype: str) -> list[MatrixEntry]:
-    entries = [matrix.get(m, dtype) for m in config.markets]
+def _entries_with_intervals(config: WorkflowConfig, matrix: ArchiveMatrix, dtype: str,
+                            markets: list[str]) -> list[MatrixEntry]:
+    entries = [matrix.get(m, dtype) for m in markets if dtype in config.data_types_for(m)]
     return [e for e in entries if e is not None and e.intervals]
 
 
@@ -150,12 +171,12 @@ def effective_range(config: WorkflowConfig, matrix: ArchiveMatrix,
         notes.append(f"date_range ends {rng.end}, after {latest} (the latest day that can be published): "
                      f"planned {rng.start}..{latest} only")
         end = latest
-    for dtype in config.data_types:
+    for dtype in config.all_data_types:
         windows = []
         outside = []
         for market in config.markets:
             entry = matrix.get(market, dtype)
-            if entry is None:
+            if entry is None or dtype not in config.data_types_for(market):
                 continue
             until = entry.available_until or latest
             window = f"{market} {entry.available_from}..{entry.available_until or 'now'}"

@@ -202,7 +202,7 @@ def demo(args: argparse.Namespace) -> int:
               f"({len(generated.written) + 4:,} zips, 4 of them real archive files)")
         config = WorkflowConfig.from_file(DEMO_CONFIG, endpoint_url=archive.endpoint_url, output_directory=str(output),
                                           downloader=args.downloader)
-        print(f"collecting {config.date_range.start}..{config.date_range.end} of {', '.join(config.data_types)} "
+        print(f"collecting {config.date_range.start}..{config.date_range.end} of {', '.join(config.all_data_types)} "
               f"into {output} with {config.downloader} on a local Ray ...", flush=True)
         result = ArchiveCollectionWorkflow(config, show_progress=not args.no_progress).execute()
     print_summary(result)

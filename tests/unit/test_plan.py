@@ -148,3 +148,38 @@ def test_a_symbol_pattern_is_refused_with_how_to_resolve_it_never_planned_as_a_k
         plan_of(matrix, markets=["spot", "futures_um"], symbols={"spot": ["BTCUSDT"], "futures_um": ["*USDT"]})
     assert "symbol pattern (such as *USDT) is resolved by listing the archive" in str(err.value)
     assert "`raycollect plan CONFIG`" in str(err.value)
+
+
+def test_data_types_and_intervals_per_market_plan_only_what_each_market_is_asked_for(matrix):
+    plan = plan_of(matrix, markets=["spot", "futures_um"],
+                   data_types={"spot": ["klines"], "futures_um": ["fundingRate", "aggTrades", "klines"]},
+                   intervals={"spot": {"klines": ["1m"]}, "futures_um": {"klines": ["1h"]}},
+                   date_range={"start": "2024-01-01", "end": "2024-01-01"}, partition_policy="daily")
+    got = sorted({(r["market"], r["data_type"], r["interval"]) for r in plan.to_pylist()})
+    assert got == [("futures_um", "aggTrades", None), ("futures_um", "fundingRate", None),  # monthly only: its month
+                   ("futures_um", "klines", "1h"), ("spot", "klines", "1m")]
+    # the seed's list form is the same as before: every type on every market that has it
+    both = plan_of(matrix, markets=["spot", "futures_um"], data_types=["klines", "aggTrades"],
+                   intervals={"klines": ["1h"]}, date_range={"start": "2024-01-01", "end": "2024-01-01"},
+                   partition_policy="daily")
+    assert sorted({(r["market"], r["data_type"]) for r in both.to_pylist()}) == [
+        ("futures_um", "aggTrades"), ("futures_um", "klines"), ("spot", "aggTrades"), ("spot", "klines")]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (dict(markets=["spot"], data_types={"spot": ["fundingRate"]}),
+     "Invalid data_types in configuration: 'fundingRate' is not available for market spot; it exists in: "
+     "futures_cm, futures_um"),
+    (dict(markets=["spot", "futures_um"], data_types={"spot": ["klines"]}),
+     "no data_types given for market(s) ['futures_um']"),
+    (dict(markets=["spot"], data_types={"spot": ["klines"]}, intervals={"spot": {"klines": ["1w"]},
+                                                                        "futures_um": {"klines": ["1h"]}}),
+     "Invalid intervals in configuration: intervals given for market(s) ['futures_um'] that are not in markets "
+     "['spot']"),
+])
+def test_per_market_mistakes_are_named(matrix, overrides, message):
+    from raycollect.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as err:
+        plan_of(matrix, **overrides)
+    assert message in str(err.value)
