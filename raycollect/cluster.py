@@ -51,7 +51,7 @@ class RaySession:
         if address == "local":
             kwargs["include_dashboard"] = False  # a one-off cluster: skip the dashboard's start-up cost
             before = descendants(os.getpid())  # the caller's own processes: not Ray's, spared by the reaper
-            with _lean_local_ray():
+            with _lean_local_ray(), _quiet_logger(_TOKEN_LOGGER):
                 ray.init(address=address, **kwargs)
         else:
             with _http_address_set_aside():
@@ -150,6 +150,23 @@ def resolve_address(address: str) -> str:
         f"RAY_ADDRESS={address} is the address of Ray's job API (for `ray job submit`), which `raycollect run` "
         "cannot join: submit the collection with `ray job submit ... -- python jobs/collect.py --config CONFIG`, or "
         "run raycollect on a node of the cluster with --ray-address auto")
+
+
+#: Ray warns, on stderr and in the middle of a progress bar, that the local Ray it starts has token
+#: authentication on: for a Ray raycollect starts for itself (and stops), that is its own business.
+_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Any:
+    """Only errors of the logger ``name`` while inside."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 @contextlib.contextmanager
