@@ -1,7 +1,8 @@
 """Progress of a run: a tqdm bar on a terminal, a plain log line every 10 s otherwise.
 
-files/s, everywhere (this bar, the run summary, ``manifest summary``): files transferred or tried
-(success + failed + missing) per second of wall time; skipped files are not transfers and do not count.
+files/s, everywhere (this bar, the run summary, ``manifest summary``): files requested from the archive
+(success, failed, and missing after a request: ``attempts > 0``) per second of wall time; skipped files and files
+discovery found unlisted were never requested and do not count. The bar shows this one rate, not tqdm's.
 The bar's ETA is tqdm's smoothed estimate over everything left to decide.
 """
 
@@ -45,8 +46,11 @@ class Progress:
         if self.tty:
             from tqdm import tqdm
 
+            # tqdm's own rate ({rate_fmt}: files decided per second, skipped ones included) is left out: the
+            # postfix shows files/s as defined everywhere (files requested per second), once.
             self._bar = tqdm(total=total, unit="file", unit_scale=True, smoothing=0.1, file=self.stream,
-                             dynamic_ncols=True, desc=self.label, mininterval=0.2)
+                             dynamic_ncols=True, desc=self.label, mininterval=0.2,
+                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
         else:
             self.stream.write(f"progress: {total:,} files planned\n")
             self.stream.flush()

@@ -37,6 +37,7 @@ class RunResult:
     discovery: Mapping[str, Any] | None = None
     superseded: tuple[tuple[str, int], ...] = ()
     conversion: Any = None  # raycollect.silver.job.ConversionResult when the config asked to convert
+    tried: int | None = None  # files requested from the archive (attempts > 0); files/s counts these
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -60,12 +61,15 @@ class RunResult:
 
     @property
     def files_per_second(self) -> float:
-        """Files transferred or tried (success + failed + missing) per second of the run: one definition
-        everywhere (progress, run summary, ``manifest summary``); skipped files are not transfers."""
+        """Files requested from the archive (success, failed, and missing after a request) per second of the run's
+        wall time: one definition everywhere (progress, run summary, ``manifest summary``); skipped files and
+        files discovery found unlisted were never requested."""
         return self.transferred / max(self.seconds, 1e-9)
 
     @property
     def transferred(self) -> int:
+        if self.tried is not None:
+            return self.tried
         c = self.counts
         return c.get("success", 0) + c.get("failed", 0) + c.get("missing", 0)
 

@@ -23,6 +23,9 @@ class RunTally:
     missing: list[str] = field(default_factory=list)
     per_node: dict[str, list[int]] = field(default_factory=dict)  # node -> [files, bytes] collected there
     monthly_collected: bool = False  # only then can the run supersede daily files
+    #: Files requested from the archive (attempts > 0): success, failed, and missing after a request. Not the
+    #: skipped ones, nor those discovery found unlisted (recorded missing with 0 attempts): files/s counts these.
+    tried: int = 0
 
     def add(self, table: pa.Table) -> Counter[str]:
         """Count a batch of manifest rows; returns the batch's counts per status."""
@@ -32,6 +35,7 @@ class RunTally:
         for item in pc.value_counts(table["status"]).to_pylist():
             batch[item["values"]] += item["counts"]
         self.counts.update(batch)
+        self.tried += int(pc.sum(pc.greater(pc.fill_null(table["attempts"], 0), 0)).as_py() or 0)
         if batch.get("success"):
             ok = pc.equal(table["status"], "success")
             self.bytes += int(pc.sum(pc.filter(table["size_bytes"], ok)).as_py() or 0)

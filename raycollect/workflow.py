@@ -334,10 +334,10 @@ class ArchiveCollectionWorkflow:
 
     def _record(self, table: pa.Table, shard: Any = None) -> None:
         self.writer.add(table)
-        before = self.tally.bytes
+        before, tried = self.tally.bytes, self.tally.tried
         batch = self.tally.add(table)
         self.progress.add(table.num_rows, self.tally.bytes - before, batch.get("failed", 0),
-                          transferred=table.num_rows - batch.get("skipped", 0))
+                          transferred=self.tally.tried - tried)
         if shard is not None:
             self.metrics.record_event("shard_completed", run_id=self.run_id, shard_id=shard.shard_id,
                                       attempt=shard.attempt, files=table.num_rows, bytes=self.tally.bytes - before,
@@ -351,7 +351,8 @@ class ArchiveCollectionWorkflow:
         cfg, c, run_id = self.config, self.tally.counts, self.run_id
         result = RunResult(
             run_id=run_id, status="", planned=self.planned, counts=dict(c), total_bytes=self.tally.bytes,
-            seconds=seconds, output_directory=self.storage.location, manifest_directory=cfg.manifest_dir,
+            seconds=seconds, tried=self.tally.tried, output_directory=self.storage.location,
+            manifest_directory=cfg.manifest_dir,
             metadata=IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started),
             strict=self.strict, error=error)
         if self.stop.is_set():

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from raycollect.errors import ConfigurationError
-from raycollect.manifest.schema import COLLECTED, sql_list
+from raycollect.manifest.schema import COLLECTED, RUNS_SCHEMA, sql_list
 from raycollect.manifest.writer import files_glob, runs_glob
 
 
@@ -35,11 +35,20 @@ class Manifests:
         self.con = duckdb.connect()
         src = f"read_parquet({sql_string(files_glob(self.dir))}, hive_partitioning = true, union_by_name = true)"
         self.con.sql(f"CREATE VIEW files AS SELECT * FROM {src}")
+        # A run killed before its record (a double Ctrl-C, kill -9) has rows and no record: it is listed with
+        # status 'interrupted', and the view has every column of a run record whatever is on disk.
+        self.con.register("_runs_empty", RUNS_SCHEMA.empty_table())
+        recorded = "SELECT * FROM _runs_empty"
         if list((self.dir / "runs").glob("*/run.parquet")):
-            self.con.sql(f"CREATE VIEW runs AS SELECT * FROM read_parquet({sql_string(runs_glob(self.dir))}, "
-                         "hive_partitioning = true, union_by_name = true)")
-        else:
-            self.con.sql("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id WHERE false")
+            recorded = (f"SELECT * FROM _runs_empty UNION ALL BY NAME SELECT * FROM read_parquet("
+                        f"{sql_string(runs_glob(self.dir))}, hive_partitioning = true, union_by_name = true)")
+        self.con.sql(
+            f"CREATE VIEW runs AS WITH recorded AS ({recorded}) SELECT * FROM recorded UNION ALL BY NAME "
+            "SELECT run_id, 'interrupted' AS status, min(started_at) AS started_at, max(finished_at) AS finished_at, "
+            "count(*) FILTER (status = 'success') AS success, count(*) FILTER (status = 'skipped') AS skipped, "
+            "count(*) FILTER (status = 'missing') AS missing, count(*) FILTER (status = 'failed') AS failed, "
+            "'no run record: the run was stopped before it finished' AS error "
+            "FROM files WHERE run_id NOT IN (SELECT run_id FROM recorded) GROUP BY run_id")
         # One window pass; measured 2.2x faster than arg_max over every column on 5 M rows.
         self.con.sql(f"CREATE VIEW latest AS SELECT * FROM files WHERE status IN {sql_list(COLLECTED)} "
                      "QUALIFY row_number() OVER (PARTITION BY key ORDER BY finished_at DESC) = 1")
@@ -73,13 +82,20 @@ class Manifests:
                "count(*) FILTER (status = 'skipped') AS skipped, count(*) FILTER (status = 'missing') AS missing, "
                "count(*) FILTER (status = 'failed') AS failed, "
                "coalesce(sum(size_bytes) FILTER (status = 'success'), 0)::BIGINT AS bytes")
+        # seconds: the run's wall time from its record (the span of its files' timestamps for a run stopped before
+        # its record); files/s: files requested (attempts > 0) per second, as the run's own summary says it.
         return self.query(
-            f"WITH r AS (SELECT run_id, {per}, "
-            "round(epoch(max(finished_at)) - epoch(min(started_at)), 3) AS seconds FROM files GROUP BY run_id) "
-            "SELECT *, round((success + failed + missing) / greatest(seconds, 0.001), 1) AS files_per_s FROM ("
+            f"WITH f AS (SELECT run_id, {per}, count(*) FILTER (coalesce(attempts, 0) > 0) AS tried, "
+            "epoch(max(finished_at)) - epoch(min(started_at)) AS span FROM files GROUP BY run_id), "
+            "r AS (SELECT f.*, any_value(runs.status) AS status, "
+            "round(coalesce(any_value(runs.seconds), any_value(span)), 3) AS seconds "
+            "FROM f LEFT JOIN runs USING (run_id) GROUP BY ALL) "
+            "SELECT run_id, status, files, success, skipped, missing, failed, bytes, seconds, "
+            "CASE WHEN seconds > 0 THEN round(tried / seconds, 1) END AS files_per_s FROM ("
             "SELECT * FROM r UNION ALL "
             "SELECT 'ALL', sum(files)::BIGINT, sum(success)::BIGINT, sum(skipped)::BIGINT, sum(missing)::BIGINT, "
-            "sum(failed)::BIGINT, sum(bytes)::BIGINT, sum(seconds) FROM r) ORDER BY run_id = 'ALL', run_id")
+            "sum(failed)::BIGINT, sum(bytes)::BIGINT, sum(tried)::BIGINT, NULL, NULL, sum(seconds) FROM r) "
+            "ORDER BY run_id = 'ALL', run_id")
 
     def failed(self, run: str | None = None) -> pa.Table:
         """Failed files with their reasons (all runs, or one)."""

@@ -37,8 +37,30 @@ def test_summary_per_run_and_overall(collected, capsys):
     assert pick == [(20, 17, 0, 1, 2), (20, 0, 17, 1, 2), (40, 17, 17, 2, 4)]
     assert rows[0]["bytes"] == rows[2]["bytes"] > 0 and rows[1]["bytes"] == 0
     table = ask(capsys, "summary", "--manifest-directory", str(out / "_manifests"))
-    assert table.splitlines()[0].split()[:6] == ["run_id", "files", "success", "skipped", "missing", "failed"]
+    assert table.splitlines()[0].split()[:7] == ["run_id", "status", "files", "success", "skipped", "missing",
+                                                 "failed"]
     assert table.rstrip().endswith("(3 rows)")
+    # seconds: the run's wall time from its record; files/s: the files requested (not the skipped) per second
+    with Manifests(str(out / "_manifests")) as m:
+        recorded = {r["run_id"]: r["seconds"] for r in m.query("SELECT run_id, seconds FROM runs").to_pylist()}
+    assert [r["seconds"] for r in rows[:2]] == [round(recorded[r1], 3), round(recorded[r2], 3)]
+    assert rows[0]["files_per_s"] == round(20 / rows[0]["seconds"], 1)  # 17 + 1 missing (a 404) + 2 failed
+    assert rows[1]["files_per_s"] == round(3 / rows[1]["seconds"], 1)  # the 17 skipped were not requested
+
+
+def test_a_run_stopped_before_its_record_is_listed_as_interrupted(collected, capsys, tmp_path):
+    import shutil
+
+    out, r1, r2 = collected
+    copy = tmp_path / "m"
+    shutil.copytree(out / "_manifests", copy)
+    shutil.rmtree(copy / "runs" / f"run_id={r2}")  # as a double Ctrl-C leaves it: rows, no run record
+    rows = json.loads(ask(capsys, "query", "--manifest-directory", str(copy), "SELECT run_id, status, success, "
+                          "skipped, error FROM runs ORDER BY run_id", "--format", "json"))
+    assert [(r["run_id"], r["status"], r["skipped"]) for r in rows] == [(r1, "partial", 0), (r2, "interrupted", 17)]
+    assert rows[1]["error"] == "no run record: the run was stopped before it finished"
+    summary = json.loads(ask(capsys, "summary", "--manifest-directory", str(copy), "--format", "json"))
+    assert [r["status"] for r in summary] == ["partial", "interrupted", None]
 
 
 def test_failed_lists_reasons_per_run(collected, capsys):
