@@ -38,6 +38,7 @@ class RunResult:
     superseded: tuple[tuple[str, int], ...] = ()
     conversion: Any = None  # raycollect.silver.job.ConversionResult when the config asked to convert
     tried: int | None = None  # files requested from the archive (attempts > 0); files/s counts these
+    unlisted: int = 0  # files discovery did not find listed (a sync counts them without recording them)
 
     @property
     def zones(self) -> tuple[str, ...]:

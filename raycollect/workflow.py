@@ -103,6 +103,7 @@ class ArchiveCollectionWorkflow:
         self.actors_reused = 0
         self.notes: list[str] = []
         self.discovery: Any = None
+        self.unlisted = 0  # files discovery did not find in the archive's listing
         self._kept = contextlib.ExitStack()  # a Ray kept up for the conversion after collection (_ray_session)
         created = _missing_dirs(self.config.output_directory, self.config.manifest_dir)
         try:
@@ -194,8 +195,12 @@ class ArchiveCollectionWorkflow:
         self.progress.start(stream.planned)
         self.metrics.record_event("run_started", run_id=self.run_id, planned=stream.planned)
         if stream.unlisted is not None and stream.unlisted.num_rows:  # discovery: recorded, never requested
-            self._record(self.rows.rows(stream.unlisted, status="missing", error="not listed in the archive "
-                                        "(discovery)"))
+            self.unlisted = stream.unlisted.num_rows
+            # A sync asks up to yesterday every day: what is not listed is mostly not published yet, and a row for
+            # each on every cron run would grow the manifest by the same files day after day. Counted, not written.
+            if not self.sync:
+                self._record(self.rows.rows(stream.unlisted, status="missing", error="not listed in the archive "
+                                            "(discovery)"))
         resume = Resume(self.storage, state, resume=cfg.enable_resume and not cfg.force_redownload,
                         verify=cfg.download_checksum, reverify=cfg.reverify)
         shards = self._shards(stream.batches, resume)
@@ -351,7 +356,7 @@ class ArchiveCollectionWorkflow:
         cfg, c, run_id = self.config, self.tally.counts, self.run_id
         result = RunResult(
             run_id=run_id, status="", planned=self.planned, counts=dict(c), total_bytes=self.tally.bytes,
-            seconds=seconds, tried=self.tally.tried, output_directory=self.storage.location,
+            seconds=seconds, tried=self.tally.tried, unlisted=self.unlisted, output_directory=self.storage.location,
             manifest_directory=cfg.manifest_dir,
             metadata=IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started),
             strict=self.strict, error=error)

@@ -96,14 +96,17 @@ def sync(args: argparse.Namespace) -> int:
     c = result.counts
     if not result.error and result.status != "interrupted" and not (c.get("success") or c.get("failed")):
         print(f"sync: nothing new up to {latest_publishable()} ({result.planned:,} files checked, "
-              f"{c.get('missing', 0):,} not published yet) in {result.seconds:.1f}s")
+              f"{c.get('missing', 0) + result.unlisted:,} not published yet) in {result.seconds:.1f}s")
         return result.exit_code
     print_summary(result)
     return result.exit_code
 
 
 def _starting(command: str, config_path: str) -> None:
-    """A first line at once, before planning, listing or Ray: the command is alive."""
+    """A first line at once, before planning, listing or Ray: the command is alive. Not for a sync that no one
+    watches (cron: stderr is not a terminal), whose output is its one summary line."""
+    if command == "sync" and not sys.stderr.isatty():
+        return
     print(f"raycollect {command}: {config_path}: checking the source and planning ...", file=sys.stderr,
           flush=True)
 

@@ -6,8 +6,10 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from raycollect.manifest.writer import files_glob
 from raycollect.mirror import LocalArchive, generate_archive, plan_for
 from raycollect.workflow import ArchiveCollectionWorkflow
 from tests.helpers import MATRIX
@@ -65,11 +67,15 @@ def test_sync_collects_exactly_what_appeared_since_the_last_run(tmp_path):
         third = sync(cfg, "2024-02-04")
         s = third["collection_stats"]
         assert s["successful_tasks"] == 1 and (out / JANUARY).exists()
-        assert s["missing_tasks"] == 1  # 2024-02-03 is not published on the mirror
+        # 2024-02-03 is not published on the mirror: not listed, so counted, never requested nor written as a row
+        assert (s["missing_tasks"], third.unlisted) == (0, 1)
         assert third["superseded"] == [(JANUARY, 7)]
+        rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{files_glob(out / '_manifests')}')").fetchall()
 
         fourth = sync(cfg, "2024-02-04")
         s = fourth["collection_stats"]
         assert (s["successful_tasks"], s["failed_tasks"], s["skipped_tasks"]) == (0, 0, 0)
         assert fourth["exit_code"] == 0
+        # a no-op sync (cron, every day until 2024-02-03 is published) adds no row to the manifest
+        assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{files_glob(out / '_manifests')}')").fetchall() == rows
     assert not (out / ".raycollect-staging").exists()

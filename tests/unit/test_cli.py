@@ -257,3 +257,11 @@ def test_mirror_serve_on_a_port_in_use_is_exit_2(capsys):
         assert main(["mirror", "serve", "--port", str(port), "--seed", "none"]) == 2
     assert capsys.readouterr().err == (f"raycollect: error: Port {port} on 127.0.0.1 is already in use; choose "
                                        "another --port\n")
+
+
+def test_a_sync_no_one_watches_prints_only_its_summary_line(capsys):
+    from raycollect.cli.run import _starting
+
+    _starting("sync", "c.json")  # stderr is not a terminal here, as under cron
+    _starting("run", "c.json")
+    assert capsys.readouterr().err == "raycollect run: c.json: checking the source and planning ...\n"
