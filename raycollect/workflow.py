@@ -393,7 +393,9 @@ class ArchiveCollectionWorkflow:
             "prefixes_listed": d.prefixes_listed, "keys_listed": d.keys_listed, "planned": d.planned,
             "available": d.available, "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
             "symbols": d.symbols}
-        superseded = superseded_daily(self.mdir, run_id) if self.tally.monthly_collected and not error else []
+        # With partition_policy "both" the config asks for the daily files beside the monthly: nothing to say.
+        superseded = superseded_daily(self.mdir, run_id) if (
+            self.tally.monthly_collected and not error and cfg.partition_policy != "both") else []
         per_node = {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.tally.per_node.items())}
         return RunResult(**{**result.__dict__, "failures": tuple(self.tally.failures),
                             "missing": tuple(self.tally.missing), "notes": tuple(self.notes), "per_node": per_node,

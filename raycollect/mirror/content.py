@@ -4,12 +4,18 @@
   spot never, USD-M klines before 2022-05 no, USD-M trades/aggTrades before 2022-08-10 no.
 - Spot times in microseconds from 2025-01-01, milliseconds before; futures and options milliseconds.
 - Booleans ``True``/``False`` on spot, ``true``/``false`` elsewhere.
-- Prices follow a seeded random walk; times increase monotonically inside the file's period.
+- Prices start where the series stands at the file's first moment (a level per symbol, near the real one for
+  BTC, ETH, BNB and SOL, moving slowly and smoothly with time) and follow a seeded random walk inside the
+  file, so consecutive days join up and generated candles sit next to real ones; times increase
+  monotonically inside the file's period.
+- Candles fill their period: a monthly 1h file holds every hour of its month (720 or 744 rows).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import math
 import random
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -81,7 +87,7 @@ def csv_lines(
     if has_header(market, data_type, period):
         yield header_for(market, data_type)
     maker = _bool_text(market)
-    price = rng.uniform(10, 90_000)
+    price = series_price(symbol, t0)
     f = time_factor(market, period)
     gen = _ROWS.get(data_type) or _kline_rows
     yield from gen(_FileSpec(symbol, interval, t0, span_ms, rows, rng, f, maker, market), price)
@@ -107,14 +113,30 @@ def _bool_text(market: str) -> Callable[[bool], str]:
     return lambda b: "true" if b else "false"
 
 
+#: Levels near the real ones (2026), so generated candles sit next to the real files without a jump.
+_LEVELS = {"BTC": 80_000.0, "ETH": 3_000.0, "BNB": 600.0, "SOL": 150.0}
+
+
+def series_price(symbol: str, t_ms: int) -> float:
+    """Where a symbol's price stands at ``t_ms``: its level, moved by slow waves (a few percent over weeks), the
+    same whichever file asks, so a day's first candle opens near where the day before closed."""
+    level = next((v for k, v in _LEVELS.items() if symbol.startswith(k)), None)
+    digest = int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:8], "big")
+    if level is None:
+        level = 1 + (digest % 50_000) / 100  # 1 .. 501
+    phase = (digest % 1000) / 1000 * 2 * math.pi
+    days = t_ms / 86_400_000
+    return level * (1 + 0.04 * math.sin(days / 9 + phase) + 0.015 * math.sin(days / 2.3 + 2 * phase))
+
+
 def _walk(price: float, rng: random.Random) -> float:
     return max(0.0001, price * (1 + rng.gauss(0, 0.001)))
 
 
 def _kline_rows(c: _FileSpec, price: float) -> Iterator[str]:
-    interval, t0, span, rows, rng, f = c.interval, c.t0, c.span, c.rows, c.rng, c.f
+    interval, t0, span, rng, f = c.interval, c.t0, c.span, c.rng, c.f
     step = interval_ms(interval or "1d")
-    n = max(1, min(span // step, rows)) if step <= span else 1
+    n = max(1, span // step) if step <= span else 1  # candles fill their period, as the archive's do
     for i in range(n):
         o = price
         price = _walk(price, rng)

@@ -122,3 +122,16 @@ def test_size_target_and_stored_compression(tmp_path):
     assert 2_000_000 <= size < 2_001_000
     times = [int(r[4]) for r in read_csv(tmp_path / gen.written[0])[1:]]
     assert times == sorted(times) and dt.datetime.fromtimestamp(times[-1] / 1000, dt.timezone.utc).day == 1
+
+
+def test_generated_candles_fill_their_month_and_join_up_day_to_day(tmp_path):
+    _, files = one(tmp_path, markets=["spot"], symbols=["BTCUSDT"], data_types=["klines"],
+                   intervals={"klines": ["1h"]}, start="2026-04-01", end="2026-05-09", partition_policy="auto")
+    by_name = {f.name: read_csv(f) for f in files}
+    assert len(by_name["BTCUSDT-1h-2026-04.zip"]) == 720  # every hour of April, not a sample of it
+    days = [by_name[f"BTCUSDT-1h-2026-05-0{d}.zip"] for d in range(1, 10)]
+    assert all(len(d) == 24 for d in days)
+    for before, after in zip(days, days[1:], strict=False):
+        close, next_open = float(before[-1][4]), float(after[0][1])
+        assert abs(next_open / close - 1) < 0.02, (close, next_open)  # no jump between consecutive days
+    assert 70_000 < float(days[-1][-1][4]) < 90_000  # near the real BTCUSDT files beside them (about 80,000)
