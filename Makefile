@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-scale bench-silver clean
+.PHONY: install demo test unit integration lint bench bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-scale bench-silver bench-raydata clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-scale: $(STAMP)
 
 bench-silver: $(STAMP)
 	$(BIN)/python tests/bench/bench_silver.py
+
+bench-raydata: $(STAMP)
+	$(BIN)/python tests/bench/bench_raydata.py
 
 bench: bench-plan bench-seed bench-collect bench-convert bench-manifest bench-faults bench-silver
 
