@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import errno
 import hashlib
 import io
 import os
 import re
 import secrets
-import shutil
 import struct
 import time
 import zipfile
@@ -42,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from raycollect.silver.datafile import rename_whole
 from raycollect.silver.quality import Quality
 
 try:  # ISA-L: the same deflate, inflated about 2.6x faster than zlib (see _MemberReader)
@@ -120,7 +119,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
             raise ConversionError(f"the zip changed on disk since it was verified (sha256 {digest[:16]}..., verified "
                                   f"{src.sha256[:16]}...): run `raycollect verify CONFIG` to fetch and verify it again")
         facts = quality.facts()  # everything that can fail runs before the output appears under its name
-        _commit(tmp, dst)
+        rename_whole(tmp, dst)
     except BaseException as exc:
         _unlink(tmp)  # a failed conversion leaves no partial file and the previous output as it was
         if isinstance(exc, _UNREADABLE) and not isinstance(exc, ConversionError):
@@ -128,25 +127,6 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
         raise
     return {"header": header, "time_unit": units or None, "bytes_in": os.path.getsize(src.path),
             "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **facts}
-
-
-def _commit(tmp: Path, dst: Path) -> None:
-    """Rename ``tmp`` to ``dst``. Across filesystems (a mount point inside silver) it is copied beside ``dst``
-    first, so the output still appears whole, in one rename, and never half-written under its name."""
-    try:
-        os.replace(tmp, dst)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    near = dst.with_name(tmp.name)
-    try:
-        shutil.copyfile(tmp, near)
-        os.replace(near, dst)
-    except BaseException:
-        _unlink(near)
-        raise
-    _unlink(tmp)
 
 
 def _encodings(spec: TableSpec) -> tuple[list[str], dict[str, str]]:

@@ -84,7 +84,7 @@ def _move(tmp: Path, path: str, io_properties: dict[str, str]) -> int:
     try:
         if target is not None:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            _rename(tmp, Path(target))
+            rename_whole(tmp, Path(target))
         else:
             from pyiceberg.io import load_file_io
 
@@ -97,21 +97,23 @@ def _move(tmp: Path, path: str, io_properties: dict[str, str]) -> int:
     return size
 
 
-def _rename(tmp: Path, dst: Path) -> None:
-    """Rename; across filesystems, copy beside ``dst`` first so the file appears whole, in one rename."""
+def rename_whole(tmp: Path, dst: Path) -> None:
+    """Rename ``tmp`` to ``dst``. Across filesystems (a mount point inside the warehouse) it is copied beside
+    ``dst`` first, so the file still appears whole, in one rename, never half-written under its name."""
     try:
         os.replace(tmp, dst)
         return
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-    near = dst.with_name(f".{dst.name}.tmp")
+    near = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
     try:
         shutil.copyfile(tmp, near)
         os.replace(near, dst)
     except BaseException:
         _unlink(near)
         raise
+    _unlink(tmp)
 
 
 def _split(tmp: Path, meta: TableMetadata) -> list[Path]:

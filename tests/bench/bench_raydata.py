@@ -92,7 +92,7 @@ def main() -> int:
             import ray.data
 
             ds = ray.data.read_binary_files(paths, include_paths=True).map_batches(
-                _from_bytes, batch_size=1, num_cpus=1, ray_remote_args={"max_calls": 1})
+                _from_bytes, batch_size=1, num_cpus=1, max_calls=1)
             out = ds.take_all()
             data_t.append(time.perf_counter() - t0)
             data_peak.append(max(r["peak_mib"] for r in out))

@@ -79,6 +79,10 @@ def test_the_four_real_files_land_in_tables_with_their_rows_values_and_types(arc
     assert silver.scan(cfg, "spot", "klines", symbols=["ETHUSDT"]).num_rows == 0
     lazy = silver.scan(cfg, "spot", "klines", start="2026-05-09", to="polars")
     assert lazy.select(pl.len()).collect().item() == 24
+    rel = silver.scan(cfg, "futures_um", "fundingRate", start="2026-04-30", to="duckdb")
+    assert rel.aggregate("count(*)").fetchall() == [(3,)]
+    ds = silver.scan(cfg, "spot", "klines", symbols=["BTCUSDT"], start="2026-05-08", end="2026-05-09", to="ray")
+    assert ds.count() == 24
 
 
 def test_a_warehouse_on_s3_with_the_default_sqlite_catalog(archive, tmp_path, capsys):

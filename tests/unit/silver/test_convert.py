@@ -236,7 +236,7 @@ def test_a_staging_directory_on_another_filesystem_still_commits_the_output_whol
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return replace(a, b)
 
-    monkeypatch.setattr(convert.os, "replace", across)
+    monkeypatch.setattr(os, "replace", across)  # the os module both use
     good = zip_of(tmp_path, KLINE, "\n".join(kline_line(T0 + i * 1000) for i in range(10)) + "\n")
     assert convert_file(source(KLINE, good), out / "o.parquet", tmp_dir=staging)["rows"] == 10
     assert calls == [("staging", "out"), ("out", "out")]  # then copied beside the output, and renamed there
