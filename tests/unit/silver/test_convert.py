@@ -143,7 +143,11 @@ def test_generated_files_of_every_type_convert_with_each_quirk(generated, tmp_pa
 def test_missing_candles_are_counted_from_the_interval(generated, tmp_path):
     root, rows = generated
     key = next(r["key"] for r in rows if r["key"].endswith("BTCUSDT-1m-2025-01-01.zip"))
-    facts = convert_file(source(key, root / key), tmp_path / "o.parquet")
+    full = convert_file(source(key, root / key), tmp_path / "full.parquet")
+    assert (full["rows"], full["expected_rows"], full["missing_rows"]) == (1440, 1440, 0)  # a whole day
+    with zipfile.ZipFile(root / key) as zf:
+        first_30 = zf.read(zf.namelist()[0]).decode().splitlines()[:30]  # the day's first half hour only
+    facts = convert_file(source(key, zip_of(tmp_path, key, "\n".join(first_30) + "\n")), tmp_path / "o.parquet")
     got = (facts["rows"], facts["expected_rows"], facts["missing_rows"], facts["duplicate_rows"])
     assert got == (30, 1440, 1410, 0)
     assert facts["first_missing"] == dt.datetime(2025, 1, 1, 0, 30, tzinfo=UTC)
