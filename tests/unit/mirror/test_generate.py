@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import zipfile
 
 import pytest
@@ -131,7 +132,7 @@ def test_generated_candles_fill_their_month_and_join_up_day_to_day(tmp_path):
     assert len(by_name["BTCUSDT-1h-2026-04.zip"]) == 720  # every hour of April, not a sample of it
     days = [by_name[f"BTCUSDT-1h-2026-05-0{d}.zip"] for d in range(1, 10)]
     assert all(len(d) == 24 for d in days)
-    for before, after in zip(days, days[1:], strict=False):
+    for before, after in itertools.pairwise(days):
         close, next_open = float(before[-1][4]), float(after[0][1])
         assert abs(next_open / close - 1) < 0.02, (close, next_open)  # no jump between consecutive days
     assert 70_000 < float(days[-1][-1][4]) < 90_000  # near the real BTCUSDT files beside them (about 80,000)
