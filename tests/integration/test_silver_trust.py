@@ -164,3 +164,49 @@ def test_user_sql_cannot_write_files_or_read_outside_the_manifests(archive, tmp_
     convert(cfg)
     assert main(["query", f"COPY (SELECT 1) TO '{target}'", "--config", path]) == 2
     assert not target.exists()
+
+
+def test_damaged_streams_huge_lines_and_impossible_times_are_reasons_never_internal_errors(archive, tmp_path,
+                                                                                           capsys):
+    import io
+    import zipfile
+
+    day = [DAY + dt.timedelta(days=i) for i in range(3)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(key("ZZODDUSDT", day[0]).rsplit("/", 1)[1][:-4] + ".csv", candles(day[0], 24) * 20)
+    damaged = bytearray(buf.getvalue())
+    damaged[60:90] = b"\xff" * 30  # inside the deflate stream; the sidecar matches these bytes
+    publish_zip(archive, key("ZZODDUSDT", day[0]), bytes(damaged))
+    publish(archive, key("ZZODDUSDT", day[1]), candles(day[1], 2) + "9" * (5 << 20) + "\n")
+    t = 285_000_000_000_000_000  # microseconds: the year 11000
+    publish(archive, key("ZZODDUSDT", day[2]), f"{t},1,2,0.5,1.5,10,{t + 3_599_999_999},15,7,5,7.5,0\n")
+    cfg = own_series(archive, tmp_path, "ZZODDUSDT", "2024-03-01", "2024-03-03")
+    collect(cfg)
+    assert main(["convert", config_file(tmp_path, cfg), "--no-progress"]) == 3
+    out = capsys.readouterr().out
+    assert "0 converted, 0 unchanged, 3 failed" in out and "internal error" not in out
+    assert f"failed: {key('ZZODDUSDT', day[0])}: IsalError: Error -1 Invalid deflate block found" in out
+    assert f"failed: {key('ZZODDUSDT', day[1])}: CSV line 3: longer than 1,048,576 bytes" in out
+    assert (f"failed: {key('ZZODDUSDT', day[2])}: column open_time: 285000000000000000 is after the year 3000 in "
+            "microseconds since 1970") in out
+    assert sql(cfg, "SELECT count(*) FROM spot_klines") == [(0,)]  # nothing of a failed file is visible
+
+
+def test_non_finite_values_and_empty_files_are_kept_and_reported(archive, tmp_path, capsys):
+    rows = candles(DAY, 3).splitlines()
+    rows[1] = rows[1].replace(",2,", ",nan,", 1)
+    rows[2] = rows[2].replace(",10,", ",1e309,", 1)
+    publish(archive, key("ZZNANUSDT", DAY), "\n".join(rows) + "\n")
+    publish(archive, key("ZZNANUSDT", DAY + dt.timedelta(days=1)), "")
+    cfg = own_series(archive, tmp_path, "ZZNANUSDT", "2024-03-01", "2024-03-02")
+    collect(cfg)
+    result = convert(cfg)
+    assert (result.counts["converted"], result.rows, result.quality) == (
+        2, 3, {"missing_rows": 2, "nonfinite_rows": 1, "empty_files": 1})
+    path = config_file(tmp_path, cfg)
+    assert main(["manifest", "quality", "--config", path, "--format", "json"]) == 0
+    report = {r["period"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (report["2024-03-01"]["nonfinite_rows"], report["2024-03-02"]["rows"]) == (2, 0)
+    assert sql(cfg, "SELECT count(*), count(*) FILTER (isnan(high)), count(*) FILTER (isinf(volume)) "
+                    "FROM spot_klines") == [(3, 1, 1)]
