@@ -74,8 +74,9 @@ def scan(config: Any, market: str, data_type: str, *, symbols: list[str] | None 
     result = tbl.scan(row_filter=expr, selected_fields=selected, snapshot_id=snapshot_id)
     if to == "arrow":
         return result.to_arrow()
-    if to == "duckdb":
-        return result.to_duckdb(table_name=f"{market}_{data_type}")
+    if to == "duckdb":  # a relation over the rows, on a connection of its own
+        name = f"{market}_{data_type}"
+        return result.to_duckdb(table_name=name).table(name)
     raise ConfigurationError(f"scan(to={to!r}): expected arrow, duckdb, polars or ray")
 
 
