@@ -107,10 +107,10 @@ def run_silver(args: argparse.Namespace) -> int:
     tables = {n: lake.table(*split_table_name(n), catalog=catalog) for n in names}
     cmd = args.silver_command
     if cmd == "tables":
-        rows = [_table_row(n, t) for n, t in tables.items()]
+        rows = [_ids_as_text(_table_row(n, t)) for n, t in tables.items()]
         print(render(rows, list(rows[0]), args.format))
     elif cmd == "history":
-        rows = maintain.history(tables[args.table])
+        rows = [_ids_as_text(r) for r in maintain.history(tables[args.table])]
         print(render(rows, list(rows[0]) if rows else ["snapshot_id"], args.format))
     elif cmd == "compact":
         from raycollect.manifest.writer import new_run_id
@@ -144,3 +144,8 @@ def _table_row(name: str, tbl: Any) -> dict[str, Any]:
             "snapshots": len(tbl.metadata.snapshots), "files": int(summary.get("total-data-files", 0)),
             "rows": int(summary.get("total-records", 0)), "bytes": int(summary.get("total-files-size", 0)),
             "location": tbl.metadata.location}
+
+
+def _ids_as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """Snapshot ids as they are written (``--as-of`` takes them so), not as numbers with thousands separators."""
+    return {k: str(v) if k in ("snapshot_id", "parent_id") and v is not None else v for k, v in row.items()}
