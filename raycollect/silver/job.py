@@ -130,50 +130,53 @@ class SilverJob:
                                                                                   sources["data_type"], "_"))
         uuids = {name: str(t.metadata.table_uuid) for name, t in tables.items()}
         todo, skipped = _split_done(sources, done, uuids, force=self.force)
-        counts = {"converted": 0, "skipped": skipped.num_rows, "failed": 0, "superseded": 0}
-        totals = {"rows": 0, "bytes_in": 0, "bytes_out": 0}
-        failures: list[tuple[str, str]] = []
-        quality: dict[str, int] = {}
-        changes: dict[str, _TableChange] = defaultdict(_TableChange)
+        tally = _Tally(skipped=skipped.num_rows)
         before = _converted_before(done, uuids)
         staging = Path(lake.warehouse) / LOCAL_STAGING if lake.local else None
         if staging is not None:
             sweep(staging)
-        if todo.num_rows:
-            from raycollect.progress import Progress
+        from raycollect.silver.lease import RunLease, reap_dead_runs
 
-            progress = Progress(todo.num_rows, enabled=self.show_progress, label="convert")
-            progress.start(todo.num_rows)
-            metas = {name: t.metadata for name, t in tables.items()}
-            for row, files in self._run(todo, lake, metas, run_id, staging):
-                writer.add(row)
-                counts[row["status"]] += 1
-                if row["status"] == "failed":
-                    failures.append((row["key"], row["error"]))
-                else:
-                    changes[row["table_name"]].add(row, files, replaces=self.force or row["key"] in before)
-                for name in ("rows", "bytes_in", "bytes_out"):
-                    totals[name] += row.get(name) or 0
-                for name in QUALITY_COLUMNS:
-                    if row.get(name):
-                        quality[name] = quality.get(name, 0) + 1
-                if row["status"] == "converted" and not row.get("rows"):
-                    quality["empty_files"] = quality.get("empty_files", 0) + 1
-                progress.add(1, row.get("bytes_in") or 0, 1 if row["status"] == "failed" else 0)
-            progress.close()
-            if staging is not None:
-                sweep(staging)  # a task killed mid-file (its worker died) left its temporary output there
-        superseded = _superseded_by_converted(held, changes)
-        if superseded.num_rows:
-            writer.add_table(superseded.append_column("status", pa.repeat(pa.scalar("superseded"),
-                                                                          superseded.num_rows)))
-            counts["superseded"] += superseded.num_rows
-        writer.flush()
-        snapshots = self._commit(tables, changes, writer, lake, run_id)
-        compacted = self._compact(tables, changes, lake, run_id)
-        return ConversionResult(run_id, counts, totals["rows"], totals["bytes_in"], totals["bytes_out"],
-                                time.monotonic() - t0, lake.warehouse, str(store.location), tuple(failures),
-                                quality, unverified, snapshots, compacted)
+        reaped = reap_dead_runs(store, lake, keep=run_id)  # what killed conversions wrote, never committed
+        if reaped:
+            log.info("removed %d data files of conversions that died before their commit", reaped)
+        with RunLease(store, run_id, sorted(tables)):
+            changes = self._convert(todo, tables, lake, run_id, staging, before, writer, tally)
+            superseded = _superseded_by_converted(held, changes)
+            if superseded.num_rows:
+                writer.add_table(superseded.append_column("status", pa.repeat(pa.scalar("superseded"),
+                                                                              superseded.num_rows)))
+                tally.counts["superseded"] += superseded.num_rows
+            writer.flush()
+            snapshots = self._commit(tables, changes, writer, lake, run_id)
+            compacted = self._compact(tables, changes, lake, run_id)
+        return ConversionResult(run_id, tally.counts, tally.rows, tally.bytes_in, tally.bytes_out,
+                                time.monotonic() - t0, lake.warehouse, str(store.location), tuple(tally.failures),
+                                tally.quality, unverified, snapshots, compacted)
+
+    def _convert(self, todo: pa.Table, tables: dict[str, Any], lake: Lakehouse, run_id: str,
+                 staging: Path | None, before: set[str], writer: ConversionWriter,
+                 tally: _Tally) -> dict[str, _TableChange]:
+        """Convert ``todo`` on Ray: each row into the conversion manifest and the tally, each table's data files
+        and replaced rows gathered for its commit."""
+        changes: dict[str, _TableChange] = defaultdict(_TableChange)
+        if not todo.num_rows:
+            return changes
+        from raycollect.progress import Progress
+
+        progress = Progress(todo.num_rows, enabled=self.show_progress, label="convert")
+        progress.start(todo.num_rows)
+        metas = {name: t.metadata for name, t in tables.items()}
+        for row, files in self._run(todo, lake, metas, run_id, staging):
+            writer.add(row)
+            tally.add(row)
+            if row["status"] != "failed":
+                changes[row["table_name"]].add(row, files, replaces=self.force or row["key"] in before)
+            progress.add(1, row.get("bytes_in") or 0, 1 if row["status"] == "failed" else 0)
+        progress.close()
+        if staging is not None:
+            sweep(staging)  # a task killed mid-file (its worker died) left its temporary output there
+        return changes
 
     def _commit(self, tables: dict[str, Any], changes: dict[str, _TableChange], writer: ConversionWriter,
                 lake: Lakehouse, run_id: str) -> dict[str, int]:
@@ -274,6 +277,35 @@ class SilverJob:
                     yield from _collect_one(inflight)
             while inflight:
                 yield from _collect_one(inflight)
+
+
+@dataclass
+class _Tally:
+    """What a conversion run did, file by file: counts per status, rows and bytes, failures, quality issues."""
+
+    skipped: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    quality: dict[str, int] = field(default_factory=dict)  # files with each kind of issue
+
+    def __post_init__(self) -> None:
+        self.counts = {"converted": 0, "skipped": self.skipped, "failed": 0, "superseded": 0}
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.counts[row["status"]] += 1
+        if row["status"] == "failed":
+            self.failures.append((row["key"], row["error"]))
+        self.rows += row.get("rows") or 0
+        self.bytes_in += row.get("bytes_in") or 0
+        self.bytes_out += row.get("bytes_out") or 0
+        issues = [name for name in QUALITY_COLUMNS if row.get(name)]
+        if row["status"] == "converted" and not row.get("rows"):
+            issues.append("empty_files")
+        for name in issues:
+            self.quality[name] = self.quality.get(name, 0) + 1
 
 
 @dataclass

@@ -201,8 +201,8 @@ entry(["convert", sys.argv[1], "--no-progress"])
 """
 
 
-def test_kill_9_of_the_driver_mid_commit_leaves_the_previous_snapshot_and_expire_removes_its_files(archive,
-                                                                                                      tmp_path):
+def test_kill_9_of_the_driver_mid_commit_leaves_the_previous_snapshot_and_the_next_run_removes_its_files(
+        archive, tmp_path, monkeypatch):
     key = "data/spot/daily/klines/ZZKILLUSDT/1h/ZZKILLUSDT-1h-2024-03-01.zip"
     publish(archive, key, candles(DAY, 3))
     cfg = own_series(archive, tmp_path, "ZZKILLUSDT", "2024-03-01", "2024-03-01")
@@ -225,13 +225,18 @@ def test_kill_9_of_the_driver_mid_commit_leaves_the_previous_snapshot_and_expire
     table = lakehouse(WorkflowConfig(cfg)).table("spot", "klines")
     assert table.current_snapshot().snapshot_id == first
     assert sql(cfg, "SELECT count(*), min(open) FROM spot_klines") == [(3, 1.0)]  # no row of the killed run
-    folder = Path(data_files(cfg, "spot_klines")[0]).parent
-    assert len(list(folder.iterdir())) == 2  # the committed file and the killed run's orphan
-    assert main(["silver", "expire", "--config", write_config(tmp_path, cfg), "--older-than", "0s"]) == 0
-    assert [p.name for p in folder.iterdir()] == [Path(data_files(cfg, "spot_klines")[0]).name]
-    assert sql(cfg, "SELECT count(*) FROM spot_klines") == [(3,)]
+    [committed] = data_files(cfg, "spot_klines")
+    folder = Path(committed).parent
+    [orphan] = [p for p in folder.iterdir() if str(p) != committed]  # the killed run's data file, uncommitted
+    [lease] = list((tmp_path / "_manifests" / "silver" / "leases").iterdir())  # it died holding its lease
+    import raycollect.silver.lease as lease_module
+
+    monkeypatch.setattr(lease_module, "STALE_SECONDS", 0.0)  # instead of waiting ten minutes for it to go stale
     assert convert(cfg).rows == 24  # the next run converts the new bytes, as if nothing had happened
+    assert not orphan.exists() and not lease.exists()  # and removed what the dead run wrote and never committed
+    assert Path(committed).exists()  # the previous snapshot's file stays, for --as-of, until expire
     assert sql(cfg, "SELECT count(*), min(open) FROM spot_klines") == [(24, 100.0)]
+    assert sql(cfg, "SELECT count(*) FROM spot_klines", as_of=first) == [(3,)]
 
 
 def test_compaction_keeps_every_row_and_leaves_fewer_files(archive, tmp_path, capsys):
