@@ -65,7 +65,11 @@ def scan(config: Any, market: str, data_type: str, *, symbols: list[str] | None 
         frame = pl.scan_iceberg(tbl, snapshot_id=snapshot_id)
         return _polars_filter(frame, spec, symbols, interval, start, end).select(list(columns) if columns else pl.all())
     if to == "ray":
-        import ray.data
+        try:
+            import ray.data
+        except ImportError as exc:
+            raise ConfigurationError(f"scan(to='ray') needs Ray Data ({exc}): pip install 'raycollect[data]' "
+                                     "(or 'ray[data]')") from None
 
         lake = lakehouse(cfg)
         return ray.data.read_iceberg(table_identifier=lake.identifier(market, data_type), row_filter=expr,
