@@ -165,8 +165,8 @@ def lakehouse(config: Any) -> Lakehouse:
         if config.destination_endpoint_url:
             props.setdefault("s3.endpoint", config.destination_endpoint_url)
         props.setdefault("s3.region", config.destination_region or "us-east-1")
-        if config.destination_credentials == "anonymous":
-            props.setdefault("s3.anonymous", "true")
+        if config.destination_credentials == "anonymous" and "s3.access-key-id" not in props:
+            props.setdefault("s3.anonymous", "true")  # the destination's, unless the catalog names its own keys
     return Lakehouse(warehouse, props, config.silver_namespace)
 
 

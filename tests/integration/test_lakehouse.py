@@ -125,6 +125,54 @@ def test_a_warehouse_on_s3_with_the_iceberg_rest_catalog_of_seaweedfs(archive, l
     assert convert(cfg).counts["skipped"] == 2  # the REST catalog's snapshot is the state too
 
 
+def test_everything_on_s3_zips_manifests_and_tables_and_a_dead_runs_files_reaped(archive, lake_server, tmp_path,
+                                                                                  monkeypatch):
+    """Bronze and manifests in a bucket, tables in SeaweedFS's REST catalog: the conversion's state, its lease and
+    the reaping of a dead run's files all go through S3."""
+    import json as jsonlib
+
+    import pyarrow.fs as pafs
+
+    archive.server.create_bucket("allbronze")
+    series(archive, "ZZALLS3USDT", 2, hours=6)
+    key, secret = LAKE_KEYS
+    catalog = {"type": "rest", "uri": lake_server.iceberg_url, "warehouse": "s3://lake",
+               "rest.sigv4-enabled": "true", "rest.signing-region": "us-east-1", "rest.signing-name": "s3tables",
+               "client.access-key-id": key, "client.secret-access-key": secret, "client.region": "us-east-1",
+               "s3.endpoint": lake_server.endpoint_url, "s3.access-key-id": key, "s3.secret-access-key": secret,
+               "s3.region": "us-east-1"}
+    cfg = own_series(archive, tmp_path, "ZZALLS3USDT", "2024-03-01", "2024-03-02",
+                     output_directory="s3://allbronze/binance", destination_endpoint_url=archive.endpoint_url,
+                     destination_credentials="anonymous", silver_directory="s3://lake", silver_catalog=catalog,
+                     local_data_dir=str(tmp_path / "scratch"))
+    assert collect(cfg).counts["success"] == 2
+    first = convert(cfg)
+    assert (first.counts["converted"], sql(cfg, "SELECT count(*) FROM spot_klines")[0][0]) == (2, 12), first
+    s3 = archive.server.client()
+    listed = s3.list_objects_v2(Bucket="allbronze", Prefix="binance/_manifests/silver/")
+    names = [o["Key"] for o in listed.get("Contents", [])]
+    assert any(n.endswith("/_commits.json") for n in names) and not [n for n in names if "/leases/" in n]
+    # a run that died: its lease (in the manifests' bucket) and an uncommitted data file (in the table bucket)
+    table = lakehouse(WorkflowConfig(cfg)).table("spot", "klines")
+    data = table.metadata.location.rstrip("/")[len("s3://"):] + "/data/symbol=ZZALLS3USDT/interval=1h/"
+    fs = pafs.S3FileSystem(access_key=key, secret_key=secret, endpoint_override=lake_server.endpoint_url,
+                           scheme="http", region="us-east-1")
+    monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+    orphan = data + "open_time_month=2024-03/20240101T000000000Z-dead01-000000000000.parquet"
+    with fs.open_output_stream(orphan) as out:
+        out.write(b"PAR1 left by a killed conversion")
+    s3.put_object(Bucket="allbronze", Key="binance/_manifests/silver/leases/20240101T000000000Z-dead01.lease",
+                  Body=jsonlib.dumps({"run_id": "20240101T000000000Z-dead01", "tables": ["spot_klines"]}).encode())
+    import raycollect.silver.lease as lease_module
+
+    monkeypatch.setattr(lease_module, "STALE_SECONDS", 0.0)
+    assert convert(cfg).counts["skipped"] == 2  # the state lives in the bucket's manifests
+    assert fs.get_file_info(orphan).type == pafs.FileType.NotFound  # the dead run's file is gone
+    left = s3.list_objects_v2(Bucket="allbronze", Prefix="binance/_manifests/silver/leases/")
+    assert left.get("KeyCount", 0) == 0
+    assert sql(cfg, "SELECT count(*) FROM spot_klines") == [(12,)]
+
+
 def test_zips_collected_into_s3_are_converted_on_ray(archive, tmp_path):
     archive.server.create_bucket("bronze")
     series(archive, "ZZBRONZEUSDT", 3, hours=5)
