@@ -61,8 +61,7 @@ def _lake(args: argparse.Namespace) -> Any:
     if not (root / "catalog.db").is_file():
         raise ConfigurationError(f"--warehouse {root}: no catalog.db there; pass the warehouse a conversion wrote "
                                  "(silver_directory), or --config CONFIG")
-    props = {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}", "warehouse": root.as_uri()}
-    return Lakehouse(str(root), props, "binance"), None
+    return Lakehouse.sqlite(root), None
 
 
 def run_query(args: argparse.Namespace) -> int:

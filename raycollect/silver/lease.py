@@ -67,7 +67,7 @@ class RunLease:
 
 def reap_dead_runs(store: Any, lake: Lakehouse, *, keep: str | None = None) -> int:
     """Delete the uncommitted data files of runs whose lease is stale (not ``keep``'s); returns how many."""
-    from raycollect.silver.maintain import _reachable
+    from raycollect.silver.maintain import reachable_files
     from raycollect.silver.tables import split_table_name
 
     now = time.time()
@@ -86,7 +86,7 @@ def reap_dead_runs(store: Any, lake: Lakehouse, *, keep: str | None = None) -> i
                 table = lake.table(*split_table_name(name), catalog=catalog)
             except Exception:  # noqa: BLE001 - a table that is gone holds nothing to keep
                 continue
-            deleted += _delete_unreached(table, lake, run_id, _reachable(table, lake))
+            deleted += _delete_unreached(table, lake, run_id, reachable_files(table, lake))
         _remove(store, path)
     return deleted
 
@@ -124,13 +124,13 @@ def _remove(store: Any, path: Path) -> None:
 def _delete_unreached(table: Any, lake: Lakehouse, run_id: str, reachable: set[str]) -> int:
     from pyarrow.fs import FileSelector, FileType
 
-    from raycollect.silver.maintain import _filesystem, _normal
+    from raycollect.silver.maintain import normal_path, table_filesystem
 
-    table_fs, location = _filesystem(table, lake)
+    table_fs, location = table_filesystem(table, lake)
     deleted = 0
     for info in table_fs.get_file_info(FileSelector(f"{location}/data", recursive=True, allow_not_found=True)):
         name = info.path.rsplit("/", 1)[-1]
-        if info.type == FileType.File and name.startswith(f"{run_id}-") and _normal(info.path) not in reachable:
+        if info.type == FileType.File and name.startswith(f"{run_id}-") and normal_path(info.path) not in reachable:
             table_fs.delete_file(info.path)
             deleted += 1
     return deleted

@@ -137,9 +137,9 @@ def expire(table: Table, lake: Lakehouse, older_than: dt.datetime) -> dict[str, 
     if old:
         table.maintenance.expire_snapshots().by_ids(old).commit()
         table.refresh()
-    reachable = _reachable(table, lake)
+    reachable = reachable_files(table, lake)
     deleted = 0
-    fs, root = _filesystem(table, lake)
+    fs, root = table_filesystem(table, lake)
     from pyarrow.fs import FileSelector, FileType
 
     cutoff = older_than.timestamp()
@@ -149,30 +149,30 @@ def expire(table: Table, lake: Lakehouse, older_than: dt.datetime) -> dict[str, 
         name = info.path.rsplit("/", 1)[-1]
         if name.endswith(".metadata.json") or name.startswith("version-hint"):
             continue  # Iceberg prunes its own metadata files
-        if _normal(info.path) in reachable or (info.mtime is not None and info.mtime.timestamp() >= cutoff):
+        if normal_path(info.path) in reachable or (info.mtime is not None and info.mtime.timestamp() >= cutoff):
             continue
         fs.delete_file(info.path)
         deleted += 1
     return {"snapshots": len(old), "files": deleted}
 
 
-def _reachable(table: Table, lake: Lakehouse) -> set[str]:
+def reachable_files(table: Table, lake: Lakehouse) -> set[str]:
     """Every file a snapshot of ``table`` reaches (manifest lists, manifests, live data files, sources files)."""
     io = table.io
     out: set[str] = set()
     for snapshot in table.metadata.snapshots:
-        out.add(_normal(snapshot.manifest_list))
+        out.add(normal_path(snapshot.manifest_list))
         if (extra := (snapshot.summary.additional_properties if snapshot.summary else {}).get(
                 "raycollect.sources-file")):
-            out.add(_normal(extra))
+            out.add(normal_path(extra))
         for manifest in snapshot.manifests(io):
-            out.add(_normal(manifest.manifest_path))
+            out.add(normal_path(manifest.manifest_path))
             for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
-                out.add(_normal(entry.data_file.file_path))
+                out.add(normal_path(entry.data_file.file_path))
     return out
 
 
-def _filesystem(table: Table, lake: Lakehouse) -> tuple[Any, str]:
+def table_filesystem(table: Table, lake: Lakehouse) -> tuple[Any, str]:
     from pyarrow.fs import FileSystem, LocalFileSystem
 
     from raycollect.silver.datafile import local_path
@@ -189,7 +189,7 @@ def _filesystem(table: Table, lake: Lakehouse) -> tuple[Any, str]:
     return fs, path
 
 
-def _normal(path: str) -> str:
+def normal_path(path: str) -> str:
     """A location as the filesystem listing spells it (no scheme; local paths plain)."""
     for prefix in ("file://", "s3://", "s3a://", "s3n://"):
         if path.startswith(prefix):

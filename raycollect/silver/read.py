@@ -43,10 +43,10 @@ def scan(config: Any, market: str, data_type: str, *, symbols: list[str] | None 
     LazyFrame) or ``ray`` (a Ray Dataset)."""
     from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, In, LessThan
 
-    cfg = _config(config)
-    tbl = table(cfg, market, data_type)
     from raycollect.silver.schemas import table_spec
 
+    cfg = _config(config)
+    tbl = table(cfg, market, data_type)
     spec = table_spec(market, data_type)
     time = spec.time_column
     expr: Any = AlwaysTrue()
@@ -207,9 +207,9 @@ def _register(con: Any, name: str, tbl: Table, snapshot_id: int | None, lake: La
         return
     import pyarrow.dataset as ds
 
-    from raycollect.silver.maintain import _filesystem
+    from raycollect.silver.maintain import table_filesystem
 
-    fs, _ = _filesystem(tbl, lake)
+    fs, _ = table_filesystem(tbl, lake)
     dataset = ds.dataset([f.split("://", 1)[-1] for f in files], schema=schema, format="parquet", filesystem=fs)
     con.register(f"_files_{name}", dataset)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {ident} AS SELECT * FROM \"_files_{name}\"")

@@ -56,6 +56,18 @@ class Lakehouse:
     catalog_properties: dict[str, str]
     namespace: str
 
+    @classmethod
+    def sqlite(cls, warehouse: str | Path, *, db: str | Path | None = None, namespace: str = "binance") -> Lakehouse:
+        """The zero-setup lakehouse: a SQLite catalog (``db``, default ``<warehouse>/catalog.db``) over a local
+        warehouse, or over ``s3://`` with ``db`` local."""
+        location = str(warehouse)
+        if not location.startswith("s3://"):
+            location = str(Path(location).expanduser().resolve())
+        uri = location if location.startswith("s3://") else Path(location).as_uri()
+        db = Path(db) if db is not None else Path(location) / "catalog.db"
+        return cls(location, {"type": "sql", "uri": f"sqlite:///{db}", "init_catalog_tables": "true",
+                              "warehouse": uri}, namespace)
+
     @property
     def local(self) -> bool:
         return not self.warehouse.startswith("s3://")
@@ -149,6 +161,7 @@ def lakehouse(config: Any) -> Lakehouse:
     warehouse = warehouse_location(config)
     props = {str(k): str(v) for k, v in (config.silver_catalog or {}).items()}
     if not props:
+        db = None
         if warehouse.startswith("s3://"):
             mdir = config.manifest_dir
             if mdir.startswith("s3://"):
@@ -157,9 +170,7 @@ def lakehouse(config: Any) -> Lakehouse:
                     "SQLite catalog; name a catalog in silver_catalog ({\"type\": \"rest\", \"uri\": ...} or "
                     "{\"type\": \"glue\"}), or set manifest_directory to a local directory")
             db = Path(mdir) / "silver_catalog.db"
-        else:
-            db = Path(warehouse) / "catalog.db"
-        props = {"type": "sql", "uri": f"sqlite:///{db}", "init_catalog_tables": "true"}
+        props = dict(Lakehouse.sqlite(warehouse, db=db).catalog_properties)
     props.setdefault("warehouse", warehouse if warehouse.startswith("s3://") else Path(warehouse).as_uri())
     if warehouse.startswith("s3://"):
         if config.destination_endpoint_url:

@@ -164,8 +164,7 @@ def run(root: Path, n_symbols: int, days: int) -> int:
 
     # (c) the table: 11 months as compaction leaves them, the last month appended a day at a time, compacted.
     warehouse = root / "c"
-    lake = Lakehouse(str(warehouse), {"type": "sql", "uri": f"sqlite:///{warehouse / 'catalog.db'}",
-                                      "warehouse": warehouse.as_uri(), "init_catalog_tables": "true"}, "binance")
+    lake = Lakehouse.sqlite(warehouse)
     table = lake.table("spot", "klines", create=True)
     t0 = time.perf_counter()
     last_month = staged[0][-1][3]

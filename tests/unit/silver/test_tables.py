@@ -74,10 +74,7 @@ def test_the_default_catalog_lives_beside_a_local_warehouse_or_in_local_manifest
 
 
 def _lake(tmp_path) -> Lakehouse:
-    root = tmp_path / "wh"
-    root.mkdir()
-    return Lakehouse(str(root), {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}",
-                                 "warehouse": root.as_uri(), "init_catalog_tables": "true"}, "binance")
+    return Lakehouse.sqlite(tmp_path / "wh")
 
 
 def _candles(tmp_path, symbol: str, times: list[dt.datetime], name: str = "c.parquet"):
