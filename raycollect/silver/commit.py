@@ -16,7 +16,6 @@ writer removed a file this one replaces, the commit stops with CommitConflict an
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 from collections import defaultdict
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 #: Sources listed inline in a snapshot's properties; more go to a sources file.
 INLINE_SOURCES = 1000
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class CommitConflict(RaycollectError):
@@ -166,6 +164,7 @@ def _bounds(f: DataFile, time_field: Any) -> tuple[int | None, int | None]:
 def _rewrite_without(f: DataFile, spans: list[tuple[int, int]], time_column: str, meta: Any,
                      io_properties: dict[str, str], run_id: str) -> list[DataFile]:
     """``f``'s rows outside ``spans``, as new data files (none when no row is left)."""
+    import shutil
     import tempfile
     from pathlib import Path
 
@@ -188,13 +187,10 @@ def _rewrite_without(f: DataFile, spans: list[tuple[int, int]], time_column: str
     keep = data.filter(pc.invert(pc.fill_null(inside, False)))
     if not keep.num_rows:
         return []
-    tmp = Path(tempfile.mkdtemp(prefix="raycollect-rewrite-")) / "part.parquet"
-    pq.write_table(keep, tmp, compression=codec, store_schema=False)
+    scratch = Path(tempfile.mkdtemp(prefix="raycollect-rewrite-"))
     try:
-        return publish(tmp, meta, io_properties, run_id)
+        tmp = scratch / "part.parquet"
+        pq.write_table(keep, tmp, compression=codec, store_schema=False)
+        return publish(tmp, meta, io_properties, run_id)  # consumes tmp
     finally:
-        tmp.parent.rmdir() if tmp.parent.exists() and not any(tmp.parent.iterdir()) else None
-
-
-def micros(day: dt.date) -> int:
-    return int((dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) - EPOCH).total_seconds()) * 1_000_000
+        shutil.rmtree(scratch, ignore_errors=True)

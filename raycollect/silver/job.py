@@ -36,7 +36,9 @@ from raycollect.errors import ConfigurationError
 from raycollect.manifest.schema import COLLECTED
 from raycollect.manifest.writer import new_run_id
 from raycollect.result import EXIT_FAILED, EXIT_OK
+from raycollect.silver.commit import Replace
 from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
+from raycollect.silver.quality import period_bounds_us
 from raycollect.silver.tables import Lakehouse, lakehouse, table_name
 from raycollect.staging import LOCAL_STAGING, StagingArea, sweep
 
@@ -318,9 +320,6 @@ class _TableChange:
     monthly: set[str] = field(default_factory=set)  # monthly keys converted: their days are superseded
 
     def add(self, row: dict[str, Any], files: list[Any], *, replaces: bool) -> None:
-        from raycollect.silver.commit import Replace
-        from raycollect.silver.quality import period_bounds_us
-
         self.added.extend(files)
         self.sources[row["key"]] = row["sha256"]
         if row["partition"] == "monthly":
@@ -386,8 +385,7 @@ def _supersede(sources: pa.Table, done: pa.Table) -> tuple[pa.Table, pa.Table]:
     monthly_keys = pc.filter(sources["key"], pc.equal(sources["partition"], "monthly"))
     if done.num_rows:
         kept = done.filter(pc.and_(pc.equal(done["partition"], "monthly"), pc.equal(done["status"], "converted")))
-        monthly_keys = pa.concat_arrays([monthly_keys.combine_chunks() if isinstance(monthly_keys, pa.ChunkedArray)
-                                         else monthly_keys, kept["key"].combine_chunks()])
+        monthly_keys = pa.chunked_array(monthly_keys.chunks + kept["key"].chunks, pa.string())
     held = pc.and_(daily, pc.fill_null(pc.is_in(_monthly_key(sources["key"]), monthly_keys), False))
     return sources.filter(pc.invert(held)), sources.filter(held)
 
