@@ -318,19 +318,31 @@ def _tables(fh: Any, file_spec: TableSpec, spec: TableSpec, header: bool) -> Ite
     """Typed blocks of the CSV in ``spec``'s column order (parsed in the file's, ``file_spec``); epoch time columns
     still as int64 (their unit is decided per file)."""
     line = 2 if header else 1
-    for block in _blocks(fh, header):
-        table, lines = _parse(block, line, file_spec)
-        line += lines
-        yield table if file_spec is spec else table.select(spec.names)
+    try:
+        for block in _blocks(fh, header):
+            table, lines = _parse(block, line, file_spec)
+            line += lines
+            yield table if file_spec is spec else table.select(spec.names)
+    except _LongLine as long:  # numbered here, where the lines before it are counted already
+        raise ConversionError(f"CSV line {line + long.lines_before}: longer than {MAX_LINE_BYTES:,} bytes with no "
+                              "line end: not a row of an archive CSV") from None
+
+
+class _LongLine(Exception):
+    """A line past MAX_LINE_BYTES, ``lines_before`` lines after the last block handed out."""
+
+    def __init__(self, lines_before: int) -> None:
+        super().__init__(lines_before)
+        self.lines_before = lines_before
 
 
 def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
     """The CSV in line-aligned blocks of about BLOCK_BYTES, the header row, if any, dropped. Each byte is copied
     once, into its block (the first block once more, to drop the header; a partial last line once more). A line
-    longer than MAX_LINE_BYTES fails the file, with its number, before it is held whole."""
+    longer than MAX_LINE_BYTES fails the file (_LongLine) before it is held whole."""
     parts: list[bytes] = []
     size, first = 0, header
-    since_newline, newlines = 0, 0
+    since_newline = 0
     while True:
         chunk = fh.read(BLOCK_BYTES)
         if chunk:
@@ -338,10 +350,8 @@ def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
             size += len(chunk)
             nl = chunk.rfind(b"\n")
             since_newline = len(chunk) - nl - 1 if nl >= 0 else since_newline + len(chunk)
-            if since_newline > MAX_LINE_BYTES:
-                line = newlines + sum(p.count(b"\n") for p in parts) + 1
-                raise ConversionError(f"CSV line {line}: longer than {MAX_LINE_BYTES:,} bytes with no line end: not "
-                                      "a row of an archive CSV")
+            if since_newline > MAX_LINE_BYTES:  # the header's line end, if still pending, is not a row's
+                raise _LongLine(sum(p.count(b"\n") for p in parts) - first)
             cut = nl + 1 if size >= BLOCK_BYTES else 0
             if not cut:  # not enough yet, or no line ends in this chunk: read on
                 continue
@@ -353,7 +363,6 @@ def _blocks(fh: Any, header: bool) -> Iterator[bytes]:
         block = last if not parts and cut == len(last) else b"".join([*parts, memoryview(last)[:cut]])
         rest = last[cut:]
         parts, size = ([rest], len(rest)) if rest else ([], 0)
-        newlines += block.count(b"\n")
         if first:  # the header row is the first line of the first block
             nl = block.find(b"\n")
             block = block[nl + 1:] if nl >= 0 else b""

@@ -62,6 +62,19 @@ def test_a_damaged_first_row_is_never_dropped_as_a_header(tmp_path):
     assert not (tmp_path / "o.parquet").exists()
 
 
+def test_a_line_with_no_end_is_numbered_across_blocks_and_after_a_header(tmp_path, monkeypatch):
+    from raycollect.silver import convert
+
+    monkeypatch.setattr(convert, "BLOCK_BYTES", 200)  # many blocks before the long line
+    rows = "\n".join(row(T0 + i * 3_600_000) for i in range(20))
+    for text, line in ((rows + "\n", 21), (HEADER + "\n" + rows + "\n", 22), (HEADER + "\n", 2)):
+        body = text.encode() + b"9" * (3 << 20)  # 3 MiB with no line end, in chunks of its own
+        path = write_zip(tmp_path, body)
+        with pytest.raises(ConversionError, match=rf"^CSV line {line}: longer than {MAX_LINE_BYTES:,} bytes with "
+                                                  "no line end"):
+            convert_file(src(path), tmp_path / "o.parquet")
+
+
 def test_a_line_past_the_limit_fails_with_its_number(tmp_path):
     path = write_zip(tmp_path, row(T0) + "\n" + row(T0 + 3_600_000) + "\n" + "9" * (5 << 20) + "\n")
     with pytest.raises(ConversionError, match=rf"^CSV line 3: longer than {MAX_LINE_BYTES:,} bytes: not a row"):
