@@ -356,12 +356,17 @@ class WorkflowConfig(BaseModel):
             return list(dict.fromkeys(t for m in self.markets for t in self.data_types.get(m, [])))
         return list(self.data_types)
 
+    @property
+    def intervals_per_market(self) -> bool:
+        """Whether ``intervals`` is given per market and data type (``{"spot": {"klines": [...]}}``)."""
+        raw = self.intervals
+        return isinstance(raw, dict) and bool(raw) and all(isinstance(v, dict) for v in raw.values())
+
     def intervals_for(self, market: str) -> dict[str, list[str]] | list[str] | None:
         """The intervals asked of ``market``: per data type, one list, or None (the default)."""
-        raw = self.intervals
-        if isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values()):
-            return raw.get(market)  # type: ignore[return-value]
-        return raw  # type: ignore[return-value]
+        if self.intervals_per_market:
+            return self.intervals.get(market)  # type: ignore[union-attr,return-value]
+        return self.intervals  # type: ignore[return-value]
 
     def symbols_for(self, market: str) -> list[str]:
         return list(self.symbols.get(market, [])) if isinstance(self.symbols, dict) else list(self.symbols)

@@ -93,14 +93,13 @@ def _check_data_types(config: WorkflowConfig, matrix: ArchiveMatrix) -> None:
 
 def _wanted_intervals(config: WorkflowConfig, matrix: ArchiveMatrix) -> dict[str, dict[str, list[str]]]:
     """Intervals per market and data type, each checked against the markets that are asked for the type."""
-    raw = config.intervals
-    if isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values()):
-        extra = [m for m in raw if m not in config.markets]
+    if config.intervals_per_market:
+        extra = [m for m in config.intervals if m not in config.markets]  # type: ignore[union-attr]
         if extra:
             raise ConfigurationError(f"Invalid intervals in configuration: intervals given for market(s) {extra} "
                                      f"that are not in markets {config.markets}")
-        return {m: _wanted_for(config, matrix, raw.get(m), [m]) for m in config.markets}  # type: ignore[arg-type]
-    wanted = _wanted_for(config, matrix, raw, config.markets)  # type: ignore[arg-type]
+        return {m: _wanted_for(config, matrix, config.intervals_for(m), [m]) for m in config.markets}
+    wanted = _wanted_for(config, matrix, config.intervals, config.markets)  # type: ignore[arg-type]
     return {m: wanted for m in config.markets}
 
 
