@@ -19,7 +19,8 @@ import pytest
 
 from raycollect.cli.main import main
 from raycollect.config import WorkflowConfig
-from raycollect.silver.commit import CommitConflict, Replace, commit, micros
+from raycollect.silver.commit import CommitConflict, Replace, commit
+from raycollect.silver.quality import period_bounds_us
 from raycollect.silver.tables import lakehouse
 from tests.conftest import LAKE_KEYS, collect_config
 from tests.helpers import ROOT, wait_exited
@@ -42,6 +43,16 @@ def table_digest(cfg: dict, name: str = "spot_klines") -> tuple[int, str]:
     """Row count and a digest of every row (sorted): equal before and after a change that must not change rows."""
     rows = sql(cfg, f"SELECT * FROM {name} ORDER BY ALL")
     return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def rest_catalog(server) -> dict:
+    """silver_catalog for SeaweedFS's Iceberg REST catalog (SigV4 with the S3 keys, an S3 Tables bucket)."""
+    key, secret = LAKE_KEYS
+    return {"type": "rest", "uri": server.iceberg_url, "warehouse": "s3://lake",
+            "rest.sigv4-enabled": "true", "rest.signing-region": "us-east-1", "rest.signing-name": "s3tables",
+            "client.access-key-id": key, "client.secret-access-key": secret, "client.region": "us-east-1",
+            "s3.endpoint": server.endpoint_url, "s3.access-key-id": key, "s3.secret-access-key": secret,
+            "s3.region": "us-east-1"}
 
 
 def write_config(tmp_path: Path, cfg: dict, name: str = "config.json") -> str:
@@ -105,12 +116,7 @@ def test_a_warehouse_on_s3_with_the_default_sqlite_catalog(archive, tmp_path, ca
 
 def test_a_warehouse_on_s3_with_the_iceberg_rest_catalog_of_seaweedfs(archive, lake_server, tmp_path, capsys):
     series(archive, "ZZRESTUSDT", 2)
-    key, secret = LAKE_KEYS
-    catalog = {"type": "rest", "uri": lake_server.iceberg_url, "warehouse": "s3://lake",
-               "rest.sigv4-enabled": "true", "rest.signing-region": "us-east-1", "rest.signing-name": "s3tables",
-               "client.access-key-id": key, "client.secret-access-key": secret, "client.region": "us-east-1",
-               "s3.endpoint": lake_server.endpoint_url, "s3.access-key-id": key, "s3.secret-access-key": secret,
-               "s3.region": "us-east-1"}
+    catalog = rest_catalog(lake_server)
     cfg = own_series(archive, tmp_path, "ZZRESTUSDT", "2024-03-01", "2024-03-02", silver_directory="s3://lake",
                      silver_catalog=catalog)
     collect(cfg)
@@ -135,12 +141,7 @@ def test_everything_on_s3_zips_manifests_and_tables_and_a_dead_runs_files_reaped
 
     archive.server.create_bucket("allbronze")
     series(archive, "ZZALLS3USDT", 2, hours=6)
-    key, secret = LAKE_KEYS
-    catalog = {"type": "rest", "uri": lake_server.iceberg_url, "warehouse": "s3://lake",
-               "rest.sigv4-enabled": "true", "rest.signing-region": "us-east-1", "rest.signing-name": "s3tables",
-               "client.access-key-id": key, "client.secret-access-key": secret, "client.region": "us-east-1",
-               "s3.endpoint": lake_server.endpoint_url, "s3.access-key-id": key, "s3.secret-access-key": secret,
-               "s3.region": "us-east-1"}
+    catalog = rest_catalog(lake_server)
     cfg = own_series(archive, tmp_path, "ZZALLS3USDT", "2024-03-01", "2024-03-02",
                      output_directory="s3://allbronze/binance", destination_endpoint_url=archive.endpoint_url,
                      destination_credentials="anonymous", silver_directory="s3://lake", silver_catalog=catalog,
@@ -156,7 +157,7 @@ def test_everything_on_s3_zips_manifests_and_tables_and_a_dead_runs_files_reaped
     # a run that died: its lease (in the manifests' bucket) and an uncommitted data file (in the table bucket)
     table = lakehouse(WorkflowConfig(cfg)).table("spot", "klines")
     data = table.metadata.location.rstrip("/")[len("s3://"):] + "/data/symbol=ZZALLS3USDT/interval=1h/"
-    fs = pafs.S3FileSystem(access_key=key, secret_key=secret, endpoint_override=lake_server.endpoint_url,
+    fs = pafs.S3FileSystem(access_key=LAKE_KEYS[0], secret_key=LAKE_KEYS[1], endpoint_override=lake_server.endpoint_url,
                            scheme="http", region="us-east-1")
     monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     orphan = data + "open_time_month=2024-03/20240101T000000000Z-dead01-000000000000.parquet"
@@ -215,7 +216,10 @@ def test_two_conversions_at_once_each_have_their_rows_exactly_once(archive, tmp_
                         "ORDER BY symbol") == [("ZZCC1USDT", 72, 72), ("ZZCC2USDT", 72, 72)]
 
 
-def test_a_commit_that_loses_the_race_is_retried_on_the_new_snapshot_or_stops_cleanly(archive, tmp_path):
+def test_a_commit_whose_file_another_writer_removed_stops_with_nothing_of_it_visible(archive, tmp_path):
+    """The other half of a race (both runs' rows present: test_two_conversions_at_once...): a writer on an old
+    snapshot that removes a file another writer already removed gets a clear error, and the table keeps the other
+    writer's change only."""
     series(archive, "ZZRACEUSDT", 3)
     cfg = own_series(archive, tmp_path, "ZZRACEUSDT", "2024-03-01", "2024-03-02", silver_compact_min_files=100)
     collect(cfg)
@@ -223,16 +227,13 @@ def test_a_commit_that_loses_the_race_is_retried_on_the_new_snapshot_or_stops_cl
     lake = lakehouse(WorkflowConfig(cfg))
     one, two = lake.table("spot", "klines"), lake.table("spot", "klines")  # two writers, same snapshot
     base = one.current_snapshot().snapshot_id
-    day1 = one.scan().plan_files()
-    files = [t.file for t in day1]
-    # Writer one replaces 2024-03-01; writer two, still on the old snapshot, appends 2024-03-02 again as if new.
-    start = micros(DAY)
-    assert commit(one, [], [Replace("ZZRACEUSDT", "1h", start, start + 86_400_000_000)], run_id="r1",
-                  operation="test") != base
+    before = {t.file.file_path: t.file for t in one.scan().plan_files()}
+    start, end = period_bounds_us("daily", DAY)
+    assert commit(one, [], [Replace("ZZRACEUSDT", "1h", start, end)], run_id="r1", operation="test") != base
+    [gone] = [f for path, f in before.items() if path not in {t.file.file_path for t in one.scan().plan_files()}]
     assert commit(two, [], (), removed=[], run_id="r2", operation="test") is None  # nothing to commit: no snapshot
     with pytest.raises(CommitConflict, match="another writer changed the table"):  # its file is gone: clear error
-        commit(two, [], (), removed=[f for f in files if "2024-03" in f.file_path][:1] or files[:1], run_id="r2",
-               operation="test", refresh=False)
+        commit(two, [], (), removed=[gone], run_id="r2", operation="test", refresh=False)
     assert sql(cfg, "SELECT count(*) FROM spot_klines") == [(24,)]  # only writer one's change
 
 
