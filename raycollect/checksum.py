@@ -22,6 +22,11 @@ class ChecksumFormatError(ValueError):
     """A sidecar that is not exactly ``<sha256>  <zip name>`` for its zip."""
 
 
+class SidecarNamesOther(ChecksumFormatError):
+    """A well-formed sidecar that names another file (e.g. ``ADABKRW-1d-2020-8.zip`` for ``...-2020-08.zip``,
+    binance-public-data#469): the archive's own mistake, not a damaged transfer; the file is quarantined."""
+
+
 def parse_checksum(text: str | bytes, zip_name: str) -> str:
     """The hex digest in a sidecar's text, after checking that the line names ``zip_name``."""
     raw = text if isinstance(text, bytes) else text.encode("utf-8", errors="replace")
@@ -35,7 +40,9 @@ def parse_checksum(text: str | bytes, zip_name: str) -> str:
     if not sep or not _HEX64.fullmatch(digest_s):
         raise ChecksumFormatError(f"malformed sidecar (expected '<64 hex>  {zip_name}'): {shown!r}")
     if name_s != zip_name:
-        raise ChecksumFormatError(f"malformed sidecar (names {name_s[:80]!r}, not {zip_name!r}): {shown!r}")
+        one_name = name_s and not any(c.isspace() or c == "/" for c in name_s)
+        error = SidecarNamesOther if one_name else ChecksumFormatError
+        raise error(f"malformed sidecar (names {name_s[:80]!r}, not {zip_name!r}): {shown!r}")
     return digest_s
 
 

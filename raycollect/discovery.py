@@ -32,6 +32,19 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+#: One listed object: what the archive says of it (ETag without its quotes).
+LISTED_SCHEMA = pa.schema([("key", pa.string()), ("size", pa.int64()), ("etag", pa.string()),
+                          ("last_modified", pa.timestamp("us", tz="UTC"))])
+
+
+def listed_table(cols: dict[str, list[Any]]) -> pa.Table:
+    """LISTED_SCHEMA from column lists (``etag`` as S3 quotes it; LastModified as datetimes)."""
+    etags = pc.utf8_trim(pa.array(cols["etag"], pa.string()), '"')
+    return pa.table({"key": pa.array(cols["key"], pa.string()), "size": pa.array(cols["size"], pa.int64()),
+                     "etag": etags, "last_modified": pa.array(cols["last_modified"], LISTED_SCHEMA.field(
+                         "last_modified").type)}, schema=LISTED_SCHEMA)
+
+
 class Lister:
     """Anonymous, paginated, parallel ListObjectsV2 over one bucket."""
 
@@ -46,7 +59,14 @@ class Lister:
 
     def listdir(self, prefix: str, start_after: str | None = None) -> tuple[list[str], list[str]]:
         """(sub-folder prefixes, object keys) directly below ``prefix`` (which must end with '/'), from
-        ``start_after`` on when given (keys sort by date inside a directory: recent files only).
+        ``start_after`` on when given (keys sort by date inside a directory: recent files only)."""
+        dirs, objects = self.objects(prefix, start_after)
+        return dirs, objects["key"].to_pylist()
+
+    def objects(self, prefix: str, start_after: str | None = None, *, max_keys: int | None = None
+                ) -> tuple[list[str], pa.Table]:
+        """(sub-folder prefixes, LISTED_SCHEMA table of the objects) directly below ``prefix`` (which must end
+        with '/'), from ``start_after`` on; at most ``max_keys`` objects when given (one request).
 
         An answer that is not S3 XML is an error (ConfigurationError), never an empty directory.
         """
@@ -55,22 +75,27 @@ class Lister:
         if not prefix.endswith("/"):
             raise ValueError(f"listing prefix must end with '/': {prefix!r}")
         dirs: list[str] = []
-        keys: list[str] = []
-        extra = {"StartAfter": start_after} if start_after else {}
+        cols: dict[str, list[Any]] = {"key": [], "size": [], "etag": [], "last_modified": []}
+        extra: dict[str, Any] = {"StartAfter": start_after} if start_after else {}
+        paging = {"PageSize": 1000} if max_keys is None else {"PageSize": max_keys, "MaxItems": max_keys}
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": 1000}, **extra
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig=paging, **extra
             ):
                 self.requests += 1
                 check_listing_answer(page, self.where)
                 dirs += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-                keys += [o["Key"] for o in page.get("Contents", [])]
+                for o in page.get("Contents", []):
+                    cols["key"].append(o["Key"])
+                    cols["size"].append(o.get("Size"))
+                    cols["etag"].append(o.get("ETag"))
+                    cols["last_modified"].append(o.get("LastModified"))
         except (ClientError, BotoCoreError) as exc:
             cause = describe_aws_error(exc)
             if "not S3 XML" in cause:
                 raise ConfigurationError(f"Source {self.where} is not usable: listing {prefix}: {cause}") from None
             raise WorkflowError(f"listing {prefix} at {self.where} failed: {cause}") from None
-        return dirs, keys
+        return dirs, listed_table(cols)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
@@ -90,6 +115,7 @@ class DiscoveryReport:
     available: int = 0  # planned files that exist
     months_by_days: int = 0  # monthly files absent, collected as their daily files
     notes: list[str] = field(default_factory=list)  # symbols not planned for some (market, data type)
+    listing: pa.Table | None = None  # the listed zips (LISTED_SCHEMA), for the listing snapshot
 
     def note_invalid(self, what: str) -> None:
         if len(self.invalid) < 100:
@@ -178,29 +204,29 @@ def _pairs(pairs: list[tuple[str, str]]) -> str:
 
 
 def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: DiscoveryReport) -> pa.Table:
-    """The plan with a ``listed`` column; fallback rows kept only where their monthly zip is absent."""
+    """The plan with a ``listed`` column and what the listing says of each listed file and its sidecar
+    (ARCHIVE_FIELDS and ``listed_size``); fallback rows kept only where their monthly zip is absent.
+
+    Each folder is listed from just before its first planned key: a directory of years of daily files returns
+    only the planned part.
+    ``report.listing`` gets the listed zips of every folder (LISTED_SCHEMA), for the listing snapshot.
+    """
     folder_of = pc.replace_substring_regex(plan["key"], pattern=r"[^/]*$", replacement="")
     firsts = pa.table({"folder": folder_of, "key": plan["key"]}).group_by("folder").aggregate([("key", "min")])
-    # List each folder from just before its first planned key: a directory of years of daily files
-    # returns only the planned tail (the dropped last character sorts before that key).
-    starts = [(f, k[:-1]) for f, k in zip(firsts["folder"].to_pylist(), firsts["key_min"].to_pylist(), strict=True)]
-    listed: set[str] = set()
-    for _, keys in lister.map(lambda fk: lister.listdir(*fk), starts):
+    # The dropped last character sorts before the first planned key.
+    starts = [(f, k[:-1])
+              for f, k in zip(firsts["folder"].to_pylist(), firsts["key_min"].to_pylist(), strict=True)]
+    tables: list[pa.Table] = []
+    for _, objects in lister.map(lambda fk: lister.objects(*fk), starts):
         report.prefixes_listed += 1
-        for key in keys:
-            if key.endswith(".CHECKSUM"):
-                continue
-            report.keys_listed += 1
-            if parse_key(key) is None:
-                report.note_invalid(f"key {key!r}: does not follow the archive grammar")
-                continue
-            try:
-                storage.check(key)
-            except Exception:  # noqa: BLE001 - any refusal means: never use this key
-                report.note_invalid(f"key {key!r}: would resolve outside the output directory")
-                continue
-            listed.add(key)
-    value_set = pa.array(sorted(listed), pa.string())
+        tables.append(objects)
+    listing = pa.concat_tables(tables) if tables else LISTED_SCHEMA.empty_table()
+    is_sum = pc.ends_with(listing["key"], ".CHECKSUM")
+    sums, zips = listing.filter(is_sum), listing.filter(pc.invert(is_sum))
+    zips = _valid_keys(zips, storage, report)
+    report.keys_listed += zips.num_rows
+    report.listing = zips
+    value_set = zips["key"].combine_chunks()
     is_listed = pc.is_in(plan["key"], value_set=value_set)
     monthly_of_day = pc.replace_substring(
         pc.replace_substring_regex(plan["key"], pattern=r"-(\d{4}-\d{2})-\d{2}\.zip$", replacement=r"-\1.zip"),
@@ -211,7 +237,7 @@ def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: Disc
     keep = pc.invert(drop)
     by_days = pc.and_(pc.and_(fallback, pc.invert(month_listed)), is_listed)
     monthly_absent_with_days = set(pc.unique(monthly_of_day.filter(by_days)).to_pylist())
-    out = plan.append_column("listed", is_listed).filter(keep)
+    out = with_archive_facts(plan.append_column("listed", is_listed), zips, sums).filter(keep)
     # A monthly row whose month is collected by days is not "missing": its days stand in for it.
     if monthly_absent_with_days:
         out = out.filter(pc.invert(pc.is_in(out["key"], value_set=pa.array(sorted(monthly_absent_with_days)))))
@@ -219,6 +245,38 @@ def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: Disc
     report.planned = out.num_rows
     report.available = pc.sum(out["listed"]).as_py() or 0
     return out
+
+
+def _valid_keys(zips: pa.Table, storage: BaseStorage, report: DiscoveryReport) -> pa.Table:
+    """The listed zips whose keys follow the archive grammar and resolve inside the destination; the others are
+    reported and never used."""
+    good: list[bool] = []
+    for key in zips["key"].to_pylist():
+        if parse_key(key) is None:
+            report.note_invalid(f"key {key!r}: does not follow the archive grammar")
+            good.append(False)
+            continue
+        try:
+            storage.check(key)
+        except Exception:  # noqa: BLE001 - any refusal means: never use this key
+            report.note_invalid(f"key {key!r}: would resolve outside the output directory")
+            good.append(False)
+            continue
+        good.append(True)
+    return zips.filter(pa.array(good, pa.bool_())) if not all(good) else zips
+
+
+def with_archive_facts(plan: pa.Table, zips: pa.Table, sums: pa.Table) -> pa.Table:
+    """``plan`` with ``listed_size`` and ARCHIVE_FIELDS from the listed ``zips`` and ``sums`` (sidecars)."""
+    at = pc.index_in(plan["key"], value_set=zips["key"].combine_chunks())
+    at_sum = pc.index_in(pc.binary_join_element_wise(plan["key"], ".CHECKSUM", ""),
+                         value_set=sums["key"].combine_chunks())
+    columns = {"listed_size": zips["size"].take(at), "etag": zips["etag"].take(at),
+               "last_modified": zips["last_modified"].take(at), "checksum_etag": sums["etag"].take(at_sum),
+               "checksum_last_modified": sums["last_modified"].take(at_sum), "checksum_size": sums["size"].take(at_sum)}
+    for name, column in columns.items():
+        plan = plan.append_column(name, column)
+    return plan
 
 
 def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, DiscoveryReport]:

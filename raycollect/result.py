@@ -55,7 +55,8 @@ class RunResult:
             return EXIT_INTERRUPTED
         if self.error:
             return EXIT_UNEXPECTED
-        failed = self.counts.get("failed", 0) + (self.counts.get("missing", 0) if self.strict else 0)
+        failed = self.counts.get("failed", 0) + self.counts.get("quarantined", 0) + (
+            self.counts.get("missing", 0) if self.strict else 0)
         if self.conversion is not None:
             failed += self.conversion.counts.get("failed", 0)
         return EXIT_FAILED if failed else EXIT_OK

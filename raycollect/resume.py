@@ -1,9 +1,11 @@
 """Resume: drop from the plan what an earlier run already collected and verified, batch by batch.
 
 A planned file is skipped without any request when the newest fact row for its key (the collection
-state, raycollect.manifest.state) says ``success`` or ``skipped`` with a verified checksum, the file at
-its target has the size that row recorded, and (with verification on) its sidecar has one of the two
-sizes a valid sidecar for that name can have. A damaged sidecar (another size) sends the file to
+state, raycollect.manifest.state) says ``success`` or ``skipped`` (or ``removed``: the copy kept) with a
+verified checksum, the file at its target has the size that row recorded, (with verification on) its
+sidecar has one of the two sizes a valid sidecar for that name can have, and, when the plan carries the
+archive's listing (discovery, sync), the listing's size, ETag and LastModified match the state's. A
+damaged sidecar (another size) sends the file to
 re-verification, which replaces it; a same-size damage is found by ``raycollect verify``, which reads
 every sidecar. A file found at its target with no such row is not trusted blindly: it is sent to an
 actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and skips
@@ -26,12 +28,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raycollect.checksum import SIDECAR_FIXED_BYTES
-from raycollect.manifest.schema import COLLECTED, STATE_SCHEMA
+from raycollect.manifest.schema import COLLECTED, QUARANTINED, REMOVED, STATE_SCHEMA
 from raycollect.manifest.state import State
 from raycollect.storage import BaseStorage
 
 #: What a skipped row carries from the state (besides the plan's columns).
 SKIP_COLUMNS = ["size_bytes", "sha256", "expected_sha256", "checksum_verified"]
+#: Newest facts under which a file at its recorded size is skipped: collected, or removed from the archive (the
+#: local copy is kept, and never fetched again while the archive does not list it).
+KEPT = (*COLLECTED, REMOVED)
 
 
 class StateCursor:
@@ -83,7 +88,7 @@ class _Keys:
 
 
 class Resume:
-    """Split key-sorted plan batches into (to fetch, skipped)."""
+    """Split key-sorted plan batches into (to fetch, skipped with nothing new, skipped with new archive facts)."""
 
     def __init__(self, storage: BaseStorage, state: State | None, *, resume: bool, verify: bool,
                  reverify: bool = False) -> None:
@@ -93,32 +98,52 @@ class Resume:
         self.reverify = reverify
         self.cursor = StateCursor(state if resume else None)
 
-    def split(self, batch: pa.RecordBatch | pa.Table) -> tuple[pa.Table, pa.Table]:
-        """(todo: the batch's rows to fetch, with ``verify_existing``; skipped: the rows skipped, with
-        SKIP_COLUMNS from the state)."""
+    def split(self, batch: pa.RecordBatch | pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """(todo: the rows to fetch, with ``verify_existing``; restated: rows skipped with nothing new, which
+        the state already says; learned: rows skipped whose archive facts the state did not have yet). Skipped
+        rows carry SKIP_COLUMNS from the state.
+
+        With the listing's facts on the plan (discovery, sync), a collected file whose size, ETag or LastModified
+        changed in the archive is not skipped: it goes to an actor flagged ``verify_existing``, which fetches its
+        new sidecar and replaces the local copy when the bytes differ (re-published).
+        """
         plan = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         n = plan.num_rows
+        none = _skipped(plan.slice(0, 0))
         if not self.resume or n == 0:
-            return plan.append_column("verify_existing", pa.array(np.zeros(n, bool))), _skipped(plan.slice(0, 0))
+            return plan.append_column("verify_existing", pa.array(np.zeros(n, bool))), none, none
         keys = plan["key"]
         state = self.cursor.rows_between(keys[0].as_py(), keys[n - 1].as_py())
         zip_size, sidecar_size = self._on_disk(plan["target"])
         present = pc.is_valid(zip_size)
         idx = pc.index_in(keys, value_set=state["key"])
+        listing = "listed_size" in plan.column_names
         if self.reverify:  # collected files are re-checked against the archive, never skipped here
             skip = pa.array(np.zeros(n, bool))
         else:
             skip = self._skippable(state, idx, keys, zip_size, sidecar_size)
+            if listing:
+                unchanged = _unchanged(plan, state, idx)
+                # A quarantined file is not at its target: it stays skipped while the archive keeps the same file.
+                quarantined = pc.fill_null(pc.equal(pc.take(state["status"], idx), QUARANTINED), False)
+                skip = pc.and_(pc.or_(skip, pc.and_(quarantined, _known(state, idx))), unchanged)
         keep = pc.invert(skip)
         todo = plan.filter(keep).append_column("verify_existing", present.filter(keep))
-        skipped_plan = plan.filter(skip)
-        facts = state.take(idx.filter(skip)).select(SKIP_COLUMNS)
-        return todo, _skipped(skipped_plan, facts)
+        skipped = _skipped(plan.filter(skip), state.take(idx.filter(skip)).select(SKIP_COLUMNS))
+        if not listing:
+            return todo, skipped, none
+        # New to the state: the archive's facts of a file collected before they were kept, or a removed file listed
+        # again (restored). Written once as a skipped row with those facts; then restated like the rest.
+        status = pc.take(state["status"], idx.filter(skip))
+        learn = pc.or_(pc.is_null(pc.take(state["last_modified"], idx.filter(skip))), pc.equal(status, REMOVED))
+        learn = pc.fill_null(learn, False)
+        return todo, skipped.filter(pc.invert(learn)), skipped.filter(learn)
 
     def _skippable(self, state: pa.Table, idx: pa.Array, keys: pa.ChunkedArray, zip_size: pa.Array,
                    sidecar_size: pa.Array) -> pa.Array:
-        """Rows whose newest fact says collected (and verified), at the recorded size, with a sound sidecar."""
-        good = pc.is_in(state["status"], value_set=pa.array(COLLECTED))
+        """Rows whose newest fact says collected (and verified; or removed from the archive, the local copy kept),
+        at the recorded size, with a sound sidecar."""
+        good = pc.is_in(state["status"], value_set=pa.array(KEPT))
         if self.verify:
             good = pc.and_(good, pc.fill_null(state["checksum_verified"], False))
         row_good = pc.fill_null(pc.take(good, idx), False)
@@ -139,6 +164,22 @@ class Resume:
         found = pc.take(sizes, pc.index_in(both, value_set=listed))  # one hash table for zips and sidecars
         n = len(targets)
         return found.slice(0, n), found.slice(n)
+
+
+def _unchanged(plan: pa.Table, state: pa.Table, idx: pa.Array) -> pa.Array:
+    """Per plan row: the listing says what the state says of the file (its size, and its ETag and LastModified and
+    its sidecar's where the state has them: a state from before they were kept compares on the size alone)."""
+    same = pc.equal(plan["listed_size"], pc.take(state["size_bytes"], idx))
+    for listed, kept in (("etag", "etag"), ("last_modified", "last_modified"), ("checksum_etag", "checksum_etag"),
+                         ("checksum_last_modified", "checksum_last_modified")):
+        was = pc.take(state[kept], idx)
+        same = pc.and_(same, pc.or_(pc.is_null(was), pc.fill_null(pc.equal(plan[listed], was), False)))
+    return pc.fill_null(same, False)
+
+
+def _known(state: pa.Table, idx: pa.Array) -> pa.Array:
+    """The state has the archive's facts of the row's file (a quarantined file compares on them)."""
+    return pc.fill_null(pc.is_valid(pc.take(state["last_modified"], idx)), False)
 
 
 def _dirname(paths: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:

@@ -9,7 +9,9 @@ This is the one place that decides what reaches a final path, for every engine:
 - a transient failure (see raycollect.downloaders.retry) is tried again in the next round, after a
   jittered backoff, up to ``FILE_ATTEMPTS`` rounds; a mismatch is fetched again ``MISMATCH_REFETCHES``
   time(s), then the file is ``failed`` with both digests in its row;
-- a failure leaves the final path as it was (absent, or the previous verified copy).
+- a failure leaves the final path as it was (absent, or the previous verified copy);
+- a verified zip that is not a usable archive file (raycollect.zipcheck), or one whose sidecar names another
+  file in every round, is ``quarantined``: kept below ``_quarantine/`` with its reason, never at its target.
 Per-file failures are data (a status and an error), never exceptions.
 """
 
@@ -26,12 +28,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from raycollect.checksum import ChecksumFormatError, parse_checksum, sha256_file
+from raycollect.checksum import ChecksumFormatError, SidecarNamesOther, parse_checksum, sha256_file
 from raycollect.downloaders.base import Downloader, Outcome, check_key
 from raycollect.downloaders.retry import FILE_ATTEMPTS, MISMATCH_REFETCHES, backoff
-from raycollect.manifest.schema import RESULT_SCHEMA
+from raycollect.manifest.schema import QUARANTINED, RESULT_SCHEMA
 from raycollect.staging import StagingArea, remove_tree
 from raycollect.storage import BaseStorage
+from raycollect.zipcheck import QUARANTINE_DIR, zip_problem
 
 
 @dataclass
@@ -47,6 +50,7 @@ class _File:
     zip_digest: str | None = None  # a complete zip in staging (kept across rounds until a mismatch)
     zip_size: int | None = None
     previous: str | None = None
+    misnamed: str | None = None  # the sidecar is well-formed but names another file: quarantined, not retried
     result: dict[str, Any] | None = None
     attempts: int = 0
     mismatches: int = 0
@@ -110,6 +114,7 @@ def _prepare(f: _File, index: int, storage: BaseStorage, stage: Path) -> None:
 
 def _read_sidecar(f: _File, outcome: Outcome | None) -> tuple[str, bool] | None:
     """Sets f.expected from a fetched sidecar; else (error, transient)."""
+    f.misnamed = None
     if outcome is None:
         return "checksum sidecar not fetched: no result from the downloader", True
     if not outcome.ok:
@@ -119,6 +124,9 @@ def _read_sidecar(f: _File, outcome: Outcome | None) -> tuple[str, bool] | None:
     try:
         data = f.tmp_sum.read_bytes()  # type: ignore[union-attr]
         f.expected = parse_checksum(data, posixpath.basename(f.key))
+    except SidecarNamesOther as exc:  # damaged on the way, or the archive's own mistake when it stays
+        f.misnamed = f"checksum sidecar {exc}"
+        return f.misnamed, True
     except ChecksumFormatError as exc:
         return f"checksum sidecar {exc}", True
     except OSError as exc:
@@ -201,6 +209,9 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
         f.zip_digest = out.sha256 or sha256_file(f.tmp)  # type: ignore[arg-type]
         f.zip_size = f.tmp.stat().st_size  # type: ignore[union-attr]
     facts = {"size": f.zip_size, "sha": f.zip_digest}
+    if sidecar_problem is not None and f.misnamed and f.attempts >= FILE_ATTEMPTS:
+        _quarantine(f, storage, f.misnamed)  # named another file in every round: the archive's, not a transfer's
+        return
     if sidecar_problem is not None:
         _retry_or_fail(f, *sidecar_problem, **facts)
         return
@@ -213,9 +224,28 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
         else:
             _finish(f, "failed", error=error, **facts)
         return
+    problem = zip_problem(f.tmp)  # type: ignore[arg-type]
+    if problem is not None:  # the bytes are the archive's, and unusable: kept aside, never at the target
+        _quarantine(f, storage, problem, verified=verify)
+        return
     try:
         storage.commit(f.tmp, f.target, f.tmp_sum if verify else None)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a failed rename/upload is this file's failure
         _finish(f, "failed", error=f"commit to the destination failed: {exc}"[:500], **facts)
         return
     _finish(f, "success", size=f.zip_size, sha=f.zip_digest, verified=verify)
+
+
+def _quarantine(f: _File, storage: BaseStorage, reason: str, *, verified: bool = False) -> None:
+    """Commit the zip (and its sidecar, when fetched) below QUARANTINE_DIR instead of its target; status
+    ``quarantined`` with the reason. The target keeps what it held (absent, or an earlier verified copy)."""
+    where = f"{QUARANTINE_DIR}/{f.target}"
+    facts = {"size": f.zip_size, "sha": f.zip_digest}
+    sidecar = f.tmp_sum if f.tmp_sum is not None and f.tmp_sum.exists() else None
+    try:
+        storage.check(where)
+        storage.commit(f.tmp, where, sidecar)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - a failed rename/upload is this file's failure
+        _finish(f, "failed", error=f"{reason}; keeping it in quarantine failed: {exc}"[:500], **facts)
+        return
+    _finish(f, QUARANTINED, verified=verified, error=f"{reason} (kept at {where})"[:500], **facts)

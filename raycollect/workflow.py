@@ -26,9 +26,11 @@ import pyarrow as pa
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.interrupts import interrupts
+from raycollect.listing import REMOVED_ERROR, split_removed, write_snapshot
 from raycollect.manifest import ManifestWriter, new_run_id, write_ingestion_metadata, write_run_record
 from raycollect.manifest.query import superseded_daily
 from raycollect.manifest.rows import RowBuilder
+from raycollect.manifest.schema import REMOVED
 from raycollect.manifest.state import State, refresh
 from raycollect.manifest.store import ManifestStore
 from raycollect.matrix import load_matrix
@@ -194,12 +196,17 @@ class ArchiveCollectionWorkflow:
         self.planned = stream.planned
         self.progress.start(stream.planned)
         self.metrics.record_event("run_started", run_id=self.run_id, planned=stream.planned)
+        if stream.discovery is not None and stream.discovery.listing is not None:
+            write_snapshot(self.mdir, stream.discovery.listing, self.store.publish)
         if stream.unlisted is not None and stream.unlisted.num_rows:  # discovery: recorded, never requested
-            self.unlisted = stream.unlisted.num_rows
+            removed, unlisted = split_removed(stream.unlisted, state)
+            if removed.num_rows:  # collected once, gone from the archive now: flagged once, the local copy kept
+                self._record(self.rows.rows(removed, status=REMOVED, error=REMOVED_ERROR))
+            self.unlisted = unlisted.num_rows
             # A sync asks up to yesterday every day: what is not listed is mostly not published yet, and a row for
             # each on every cron run would grow the manifest by the same files day after day. Counted, not written.
             if not self.sync:
-                self._record(self.rows.rows(stream.unlisted, status="missing", error="not listed in the archive "
+                self._record(self.rows.rows(unlisted, status="missing", error="not listed in the archive "
                                             "(discovery)"))
         resume = Resume(self.storage, state, resume=cfg.enable_resume and not cfg.force_redownload,
                         verify=cfg.download_checksum, reverify=cfg.reverify)
@@ -220,9 +227,12 @@ class ArchiveCollectionWorkflow:
         for batch in batches:
             if self.stop.is_set():
                 return
-            todo, skipped = resume.split(batch)
-            if skipped.num_rows:
-                self._record(self.rows.rows(skipped, status="skipped"))
+            todo, restated, learned = resume.split(batch)
+            if learned.num_rows:  # skipped, with facts from the archive's listing that the state lacks
+                self._record(self.rows.rows(learned, status="skipped"))
+            if restated.num_rows:  # skipped with nothing new: counted, not written (the state says it all)
+                self.tally.counts["skipped"] += restated.num_rows
+                self.progress.add(restated.num_rows, 0, 0, transferred=0)
             if todo.num_rows:
                 pending.append(todo)
                 n_pending += todo.num_rows

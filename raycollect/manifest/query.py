@@ -77,7 +77,9 @@ class Manifests:
             raise ConfigurationError(f"Query failed: {str(exc).splitlines()[0]}") from None
 
     def summary(self) -> pa.Table:
-        """Per run (oldest first) and overall: counts per status, bytes collected, seconds, files/s."""
+        """Per run (oldest first) and overall: counts per status, bytes collected, seconds, files/s.
+
+        Files skipped with nothing new have no row (the state says it all): the run record counts them."""
         per = ("count(*) AS files, count(*) FILTER (status = 'success') AS success, "
                "count(*) FILTER (status = 'skipped') AS skipped, count(*) FILTER (status = 'missing') AS missing, "
                "count(*) FILTER (status = 'failed') AS failed, "
@@ -87,14 +89,21 @@ class Manifests:
         return self.query(
             f"WITH f AS (SELECT run_id, {per}, count(*) FILTER (coalesce(attempts, 0) > 0) AS tried, "
             "epoch(max(finished_at)) - epoch(min(started_at)) AS span FROM files GROUP BY run_id), "
-            "r AS (SELECT f.*, any_value(runs.status) AS status, "
-            "round(coalesce(any_value(runs.seconds), any_value(span)), 3) AS seconds "
-            "FROM f LEFT JOIN runs USING (run_id) GROUP BY ALL) "
+            "j AS (SELECT run_id, runs.status, runs.seconds AS recorded_seconds, "
+            "greatest(coalesce(runs.skipped, 0) - coalesce(f.skipped, 0), 0) AS unwritten, f.* EXCLUDE (run_id) "
+            "FROM runs FULL JOIN f USING (run_id)), "
+            "r AS (SELECT run_id, any_value(status) AS status, "
+            "(coalesce(any_value(files), 0) + any_value(unwritten))::BIGINT AS files, "
+            "coalesce(any_value(success), 0)::BIGINT AS success, "
+            "(coalesce(any_value(skipped), 0) + any_value(unwritten))::BIGINT AS skipped, "
+            "coalesce(any_value(missing), 0)::BIGINT AS missing, coalesce(any_value(failed), 0)::BIGINT AS failed, "
+            "coalesce(any_value(bytes), 0)::BIGINT AS bytes, coalesce(any_value(tried), 0)::BIGINT AS tried, "
+            "round(coalesce(any_value(recorded_seconds), any_value(span)), 3) AS seconds FROM j GROUP BY run_id) "
             "SELECT run_id, status, files, success, skipped, missing, failed, bytes, seconds, "
             "CASE WHEN seconds > 0 THEN round(tried / seconds, 1) END AS files_per_s FROM ("
             "SELECT * FROM r UNION ALL "
-            "SELECT 'ALL', sum(files)::BIGINT, sum(success)::BIGINT, sum(skipped)::BIGINT, sum(missing)::BIGINT, "
-            "sum(failed)::BIGINT, sum(bytes)::BIGINT, sum(tried)::BIGINT, NULL, NULL, sum(seconds) FROM r) "
+            "SELECT 'ALL', NULL, sum(files)::BIGINT, sum(success)::BIGINT, sum(skipped)::BIGINT, "
+            "sum(missing)::BIGINT, sum(failed)::BIGINT, sum(bytes)::BIGINT, sum(tried)::BIGINT, sum(seconds) FROM r) "
             "ORDER BY run_id = 'ALL', run_id")
 
     def failed(self, run: str | None = None) -> pa.Table:

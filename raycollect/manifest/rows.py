@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raycollect.manifest.schema import FILES_SCHEMA
+from raycollect.manifest.schema import ARCHIVE_FIELDS, FILES_SCHEMA
 
 PLAN_COLUMNS = ["market", "data_type", "partition", "symbol", "interval", "period", "key"]
 
@@ -40,6 +40,9 @@ class RowBuilder:
         cols["target_path"] = pc.binary_join_element_wise(self.target_base, plan_rows["target"], "")
         cols["downloader"] = _const(self.downloader, n, pa.string())
         cols["shard_id"] = _const(shard_id, n, pa.int64())
+        for f in ARCHIVE_FIELDS:  # what the listing said of the file and its sidecar (discovery, sync)
+            if f.name in plan_rows.column_names:
+                cols[f.name] = plan_rows[f.name]
         if results is not None:
             for name in results.column_names:
                 if name != "key":

@@ -2,6 +2,7 @@
 
 - ``PLAN_FIELDS``: what the plan knows about a file;
 - ``TRANSFER_FIELDS``: what collecting it learned (a shard's result row);
+- ``ARCHIVE_FIELDS``: what the archive said of the zip and its sidecar (ETag, LastModified, size), from a listing;
 - ``WHERE_FIELDS``: where and how it happened.
 The files manifest, a shard's result batch and the collection state are built from these lists, so
 adding a column is one line here.
@@ -13,10 +14,15 @@ from typing import Literal, get_args
 
 import pyarrow as pa
 
-Status = Literal["success", "skipped", "missing", "failed"]
+Status = Literal["success", "skipped", "missing", "failed", "quarantined", "removed"]
 STATUSES: tuple[str, ...] = get_args(Status)
 #: Statuses that mean "collected": the file is at its target and (with verification) matched its sidecar.
 COLLECTED: tuple[str, ...] = ("success", "skipped")
+#: A zip that matched its sidecar but is not a usable archive file (cannot be opened, empty, two members), or a
+#: sidecar that names another file: kept in the quarantine folder, never at its target, never converted.
+QUARANTINED = "quarantined"
+#: A collected file the archive no longer lists: the local copy is kept, and flagged.
+REMOVED = "removed"
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -38,26 +44,37 @@ TRANSFER_FIELDS = [
     pa.field("finished_at", TS),
     pa.field("duration_s", pa.float64()),
 ]
+ARCHIVE_FIELDS = [
+    pa.field("etag", pa.string()), pa.field("last_modified", TS),
+    pa.field("checksum_etag", pa.string()), pa.field("checksum_last_modified", TS),
+    pa.field("checksum_size", pa.int64()),
+]  # fmt: skip
+#: The listing's word on the zip's size (``size_bytes`` is what was collected: the two differ when re-published).
+LISTED_SIZE = pa.field("listed_size", pa.int64())
 WHERE_FIELDS = [
     pa.field("source_url", pa.string()), pa.field("target_path", pa.string()), pa.field("downloader", pa.string()),
     pa.field("node_id", pa.string()), pa.field("actor_id", pa.string()), pa.field("shard_id", pa.int64()),
 ]  # fmt: skip
 
-_BY_NAME = {f.name: f for f in [*PLAN_FIELDS, *TRANSFER_FIELDS, *WHERE_FIELDS]}
+_BY_NAME = {f.name: f for f in [*PLAN_FIELDS, *TRANSFER_FIELDS, *ARCHIVE_FIELDS, *WHERE_FIELDS]}
 _FILES_ORDER = ["run_id", "market", "data_type", "partition", "symbol", "interval", "period", "key", "source_url",
                 "target_path", "status", "size_bytes", "sha256", "expected_sha256", "previous_sha256",
-                "checksum_verified", "attempts", "error", "downloader", "node_id", "actor_id", "shard_id",
-                "started_at", "finished_at", "duration_s"]
+                "checksum_verified", "attempts", "error", *[f.name for f in ARCHIVE_FIELDS], "downloader",
+                "node_id", "actor_id", "shard_id", "started_at", "finished_at", "duration_s"]
 _BY_NAME["run_id"] = pa.field("run_id", pa.string())
 
 #: One row per planned file per run (run_id is both the hive directory and a stored column).
 FILES_SCHEMA = pa.schema([_BY_NAME[n] for n in _FILES_ORDER])
 #: What a shard returns for each file (the actor adds node_id and actor_id).
 RESULT_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False), *TRANSFER_FIELDS])
-#: The newest facts per key (raycollect.manifest.state): what resume needs and what skipped rows restate.
+#: The newest facts per key (raycollect.manifest.state): what resume needs and what skipped rows restate, what the
+#: archive said of it when it was last seen, and how many times it was replaced by new bytes (``revisions``).
 STATE_COLUMNS = ["key", "status", "size_bytes", "sha256", "expected_sha256", "checksum_verified", "run_id",
-                 "finished_at"]
+                 "finished_at", *[f.name for f in ARCHIVE_FIELDS], "revisions"]
+_BY_NAME["revisions"] = pa.field("revisions", pa.int32())
 STATE_SCHEMA = pa.schema([_BY_NAME[n] for n in STATE_COLUMNS])
+#: The state's series columns, for the ledger (``raycollect status``); resume reads STATE_COLUMNS only.
+STATE_SERIES = ["market", "data_type", "partition", "symbol", "interval", "period"]
 
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("status", pa.string()), ("started_at", TS), ("finished_at", TS),

@@ -11,9 +11,10 @@ leaves either the old state or the new one. A reader takes the newest pointer an
 data, only the runs it does not cover: runs written by older versions of raycollect, crashed runs, and
 runs of a concurrent process. Rows are never lost: a run not named in ``covers`` is always read again.
 
-Which rows are facts: every row except ``skipped`` rows written by the driver (``shard_id`` null); those
-restate what the state already says, so a rerun that only skipped files is covered by a new pointer to
-the same data, without rewriting it.
+Which rows are facts: every row except ``skipped`` rows written by the driver (``shard_id`` null) that carry
+nothing from the archive (older versions wrote one per skipped file); those restate what the state already
+says, so a rerun that only skipped files is covered by a new pointer to the same data, without rewriting it.
+Besides the newest row's facts, each key keeps ``revisions``: how many times new bytes replaced its copy.
 """
 
 from __future__ import annotations
@@ -24,19 +25,22 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raycollect.manifest.schema import STATE_COLUMNS, STATE_SCHEMA
+from raycollect.manifest.schema import FILES_SCHEMA, STATE_COLUMNS, STATE_SCHEMA, STATE_SERIES
 
 #: Pointers (and their data files) kept besides the newest, for readers that loaded an older pointer.
 KEEP_POINTERS = 3
-#: A row that restates the state (a file the driver skipped) is not a fact.
-FACT_FILTER = "NOT (status = 'skipped' AND shard_id IS NULL)"
+#: A row that restates the state (a file the driver skipped, with nothing new from the archive) is not a fact. Since
+#: the archive's facts are kept, the driver writes a skipped row only when a listing taught it something (then
+#: ``last_modified`` is set); older versions wrote one for every skipped file, with no archive facts.
+FACT_FILTER = "NOT (status = 'skipped' AND shard_id IS NULL AND last_modified IS NULL)"
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,21 @@ class State:
     covers: frozenset[str] = frozenset()
     rows: int = 0
 
-    def read_batches(self, batch_size: int = 65_536) -> pa.RecordBatchReader | None:
+    def read_batches(self, batch_size: int = 65_536) -> Iterator[pa.RecordBatch] | None:
+        """The state's rows (STATE_SCHEMA) in key order; columns an older state lacks are null."""
         if self.data is None:
             return None
-        return pq.ParquetFile(self.data).iter_batches(batch_size=batch_size, columns=STATE_COLUMNS)
+        return _batches(self.data, batch_size)
+
+
+def _batches(data: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
+    source = pq.ParquetFile(data)
+    have = [c for c in STATE_COLUMNS if c in source.schema_arrow.names]
+    for batch in source.iter_batches(batch_size=batch_size, columns=have):
+        n = batch.num_rows
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(f.name).cast(f.type) if f.name in have else pa.nulls(n, f.type) for f in STATE_SCHEMA],
+            schema=STATE_SCHEMA)
 
 
 def state_dir(manifest_dir: str | Path) -> Path:
@@ -93,9 +108,12 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
     """Fold the runs the newest state does not cover into a new state, and return it.
 
     Unfinished runs (no run record) are read, but not marked covered, so their later rows are read too.
-    ``rebuild``: ignore existing states and fold every run (``raycollect manifest compact``).
+    ``rebuild``: ignore existing states and fold every run (``raycollect manifest compact``). A state written
+    by an older raycollect (without the archive's ETag and LastModified) is rebuilt once, the same way.
     """
-    base = State(state_dir(manifest_dir)) if rebuild else read_state(manifest_dir)
+    base = read_state(manifest_dir)
+    if rebuild or (base.data is not None and not _current_format(base.data)):
+        base, rebuild = State(state_dir(manifest_dir)), True
     uncovered = [r for r in run_ids(manifest_dir) if r not in base.covers]
     if not uncovered:
         return base
@@ -111,24 +129,27 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
     con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2, "preserve_insertion_order": False,
                                  "temp_directory": tempfile.gettempdir()})
     try:
-        src = _union_sql(parts)
-        facts = con.execute(f"SELECT count(*) FROM {src} WHERE {FACT_FILTER}").fetchone()[0] if parts else 0
+        src = _facts_sql(con, parts) if parts else None
+        facts = con.execute(f"SELECT count(*) FROM {src}").fetchone()[0] if src else 0
         if facts == 0 and not rebuild:
             if newly_covered == base.covers:
                 return base
             return _write_pointer(base.dir, base.data, newly_covered, base.rows, publish)
-        cols = ", ".join(STATE_COLUMNS)
-        sources = [f"SELECT {cols} FROM {src} WHERE {FACT_FILTER}"] if parts else []
+        cols = ", ".join(_q(c) for c in _FOLD_COLUMNS)
+        # revisions: how many times the key's bytes were replaced (a success that names the copy it replaced).
+        sources = [f"SELECT {cols}, (previous_sha256 IS NOT NULL AND status = 'success')::INTEGER AS rev FROM {src}"
+                   ] if src else []
         if base.data is not None:
-            sources.append(f"SELECT {cols} FROM read_parquet({_sql(str(base.data))})")
+            sources.append(f"SELECT {cols}, coalesce(revisions, 0) AS rev FROM read_parquet({_sql(str(base.data))})")
         if not sources:
             return _write_pointer(base.dir, None, newly_covered, 0, publish)
         base.dir.mkdir(parents=True, exist_ok=True)
         name = f"data-{_stamp()}.parquet"
         tmp = base.dir / f".{name}.tmp"
-        con.execute(f"COPY (SELECT {cols} FROM ({' UNION ALL '.join(sources)}) QUALIFY row_number() OVER "
-                "(PARTITION BY key ORDER BY finished_at DESC, run_id DESC) = 1 ORDER BY key) "
-                f"TO {_sql(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)")
+        con.execute(f"COPY (SELECT {cols}, sum(rev) OVER (PARTITION BY key)::INTEGER AS revisions FROM "
+                    f"({' UNION ALL '.join(sources)}) QUALIFY row_number() OVER "
+                    "(PARTITION BY key ORDER BY finished_at DESC, run_id DESC) = 1 ORDER BY key) "
+                    f"TO {_sql(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)")
         rows = pq.ParquetFile(tmp).metadata.num_rows
         os.replace(tmp, base.dir / name)
         if publish is not None:
@@ -136,6 +157,37 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
         return _write_pointer(base.dir, base.dir / name, newly_covered, rows, publish)
     finally:
         con.close()
+
+
+#: What the state keeps per key: the resume facts and the series columns (for the ledger), without revisions
+#: (computed by the fold).
+_FOLD_COLUMNS = [c for c in STATE_COLUMNS if c != "revisions"] + STATE_SERIES
+
+
+def _current_format(data: Path) -> bool:
+    """Whether a state data file has every column this version keeps."""
+    return set(STATE_COLUMNS + STATE_SERIES) <= set(pq.read_schema(data).names)
+
+
+def _facts_sql(con: Any, parts: list[str]) -> str:
+    """The fact rows of the manifest ``parts``, as a subquery with every column the fold reads (columns that
+    parts written by an older raycollect lack are null)."""
+    src = _union_sql(parts)
+    have = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    wanted = {**{c: FILES_SCHEMA.field(c).type for c in _FOLD_COLUMNS}, "previous_sha256": pa.string(),
+              "shard_id": pa.int64()}
+    fill = [f"NULL::{_SQL_TYPES[str(t)]} AS {_q(c)}" for c, t in wanted.items() if c not in have]
+    if fill:
+        src = f"(SELECT *, {', '.join(fill)} FROM {src})"
+    return f"(SELECT * FROM {src} WHERE {FACT_FILTER})"
+
+
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "bool": "BOOLEAN", "date32[day]": "DATE",
+              "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
 
 
 def _union_sql(parts: list[str]) -> str:

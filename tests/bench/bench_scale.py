@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -41,13 +42,16 @@ from raycollect.selection import resolve
 ZIP_BYTES = 100
 
 
+SYMBOLS = 300  # as in the independent check: 1,016,400 files of 300 symbols (about 3,388 days each)
+
+
 def selection(n: int) -> dict:
-    """About ``n`` daily spot files up to yesterday: 1,000 symbols x days, over one to three data types."""
+    """About ``n`` daily spot files up to yesterday: 300 symbols x days, over one to three data types."""
     types = ["aggTrades"] if n <= 3_300_000 else ["aggTrades", "trades", "klines"]
-    days = -(-n // (1000 * len(types)))
+    days = -(-n // (SYMBOLS * len(types)))
     end = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
-    return {"markets": ["spot"], "symbols": [f"S{i:04d}USDT" for i in range(1000)], "data_types": types,
+    return {"markets": ["spot"], "symbols": [f"S{i:04d}USDT" for i in range(SYMBOLS)], "data_types": types,
             "intervals": {"klines": ["1m"]} if "klines" in types else None,
             "date_range": {"start": start.isoformat(), "end": "latest"}, "partition_policy": "daily"}
 
@@ -77,7 +81,7 @@ def build_collection(root: Path, cfg: dict) -> int:
             os.link(out / folder / ".zip", out / key)
             os.link(out / folder / ".sum", out / (key + ".CHECKSUM"))
         m = table.num_rows
-        digest = pa.array(["0" * 64] * m)
+        digest = pa.array([hashlib.sha256(k.encode()).hexdigest() for k in keys])  # distinct, as real ones are
         table = table.append_column("size_bytes", pa.array([ZIP_BYTES] * m, pa.int64())).append_column(
             "sha256", digest).append_column("expected_sha256", digest).append_column(
             "checksum_verified", pa.array([True] * m))
@@ -108,6 +112,10 @@ def timed_run(config_path: Path, command: str = "run") -> tuple[float, float, st
     return float(secs), int(rss) / 1024, planned
 
 
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def seed_symbols(archive: LocalArchive, cfg: dict, work: Path) -> None:
     """One file per symbol folder, so the archive lists every symbol of the selection."""
     from raycollect.mirror.seed import upload_tree
@@ -130,7 +138,7 @@ def main() -> None:
     args = ap.parse_args()
     report = []
     with LocalArchive() as archive:
-        for n in [*args.sizes, -args.history_n]:
+        for n in [*args.sizes, *([-args.history_n] if args.history else [])]:
             history = n < 0
             n = abs(n)
             work = Path(tempfile.mkdtemp(prefix="raycollect-bench-scale-", dir=os.environ.get("BENCH_DIR")))
@@ -147,9 +155,12 @@ def main() -> None:
                 s1, r1, p1 = timed_run(path)
                 print(f"  first rerun (folds the earlier run into the state): {s1:6.1f}s  peak {r1:6.0f} MiB  {p1}",
                       flush=True)
+                before = tree_bytes(work / "out" / "_manifests")
                 s2, r2, p2 = timed_run(path)
+                grew = tree_bytes(work / "out" / "_manifests") - before
                 print(f"  rerun, nothing to fetch:                             {s2:6.1f}s  peak {r2:6.0f} MiB  {p2}",
                       flush=True)
+                print(f"  manifest growth of that no-op rerun: {grew / 1024:,.1f} KiB", flush=True)
                 if not history:
                     s3, r3, p3 = timed_run(path, "sync")
                     label = "sync, nothing new:"

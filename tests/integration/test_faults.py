@@ -92,16 +92,19 @@ def test_every_fault_class_is_survived_and_nothing_damaged_lands(archive, tmp_pa
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_sidecar_damaged_every_time_fails_its_file_and_is_never_committed(archive, tmp_path, engine):
+def test_a_sidecar_naming_another_file_every_time_quarantines_its_file_never_at_its_target(archive, tmp_path,
+                                                                                            engine):
     k = GOOD[2]
     with FaultProxy(archive.endpoint_url, rules=[Rule(k + ".CHECKSUM", "damage", times=99, method="GET")]) as proxy:
         result = run(collect_config(archive, tmp_path, endpoint_url=proxy.endpoint_url, downloader=engine))
     row = rows(tmp_path, result["run_id"])[k]
     name = k.rsplit("/", 1)[1]
-    assert (row["status"], row["attempts"]) == ("failed", 3)
+    assert (row["status"], row["attempts"]) == ("quarantined", 3)
     assert row["error"].startswith(f"checksum sidecar malformed sidecar (names 'ETHUSDT-1mM-R2024-02-01.zip', not "
                                    f"'{name}'): ")
+    assert row["error"].endswith(f" (kept at _quarantine/{k})")
     assert not (tmp_path / k).exists() and not (tmp_path / (k + ".CHECKSUM")).exists()
+    assert (tmp_path / "_quarantine" / k).read_bytes() == (archive.source / k).read_bytes()
     assert result["exit_code"] == 3 and leftovers(tmp_path) == []
 
 

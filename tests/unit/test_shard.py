@@ -5,7 +5,10 @@ The engine plays back planned outcomes per key and writes the given bytes; nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import io
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,13 +16,14 @@ import pytest
 
 from raycollect.downloaders.base import Outcome
 from raycollect.downloaders.retry import FILE_ATTEMPTS
+from raycollect.mirror.generate import zip_bytes
 from raycollect.shard import process_shard
 from raycollect.staging import StagingArea
 from raycollect.storage import LocalStorage
 
 KEY = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
 NAME = KEY.rsplit("/", 1)[1]
-ZIP = b"PK\x03\x04 pretend zip bytes"
+ZIP = zip_bytes(NAME[:-4] + ".csv", b"1,2,3\n", dt.date(2024, 1, 1))
 DIGEST = hashlib.sha256(ZIP).hexdigest()
 SIDECAR = f"{DIGEST}  {NAME}\n".encode()
 
@@ -121,13 +125,55 @@ def test_a_malformed_sidecar_is_fetched_again_and_never_committed(tmp_path, dama
     assert engine.calls[KEY] == 1  # the verified-good zip stayed staged
 
 
-def test_a_sidecar_that_stays_malformed_fails_the_file(tmp_path):
+def test_a_sidecar_that_names_another_file_in_every_round_quarantines_the_file(tmp_path):
     bad = f"{DIGEST}  ETHUSDT-1mM-R2024-02-01.zip".encode()
     row, _, _ = run(tmp_path, [ZIP], [bad])
+    assert (row["status"], row["attempts"]) == ("quarantined", FILE_ATTEMPTS)
+    assert row["error"] == (f"checksum sidecar malformed sidecar (names 'ETHUSDT-1mM-R2024-02-01.zip', not '{NAME}'): "
+                            f"'{bad.decode()}' (kept at _quarantine/{KEY})")
+    assert final_files(tmp_path) == {f"_quarantine/{KEY}": ZIP, f"_quarantine/{KEY}.CHECKSUM": bad}
+
+
+def test_a_sidecar_that_stays_malformed_in_another_way_fails_the_file(tmp_path):
+    bad = f"{DIGEST}  {NAME}\n{DIGEST}  other.zip\n".encode()
+    row, _, _ = run(tmp_path, [ZIP], [bad])
     assert (row["status"], row["attempts"]) == ("failed", FILE_ATTEMPTS)
-    assert row["error"].startswith("checksum sidecar malformed sidecar (names 'ETHUSDT-1mM-R2024-02-01.zip', not "
-                                   f"'{NAME}')")
+    assert row["error"].startswith("checksum sidecar malformed sidecar")
     assert final_files(tmp_path) == {}
+
+
+def _zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (_zip_of({"a.csv": b"1\n", "b.csv": b"2\n"}), "holds 2 files ('a.csv', 'b.csv'), not one"),
+    (_zip_of({}), "empty zip: it holds no file"),
+    (_zip_of({"a.csv": b""}), "empty zip: its one file 'a.csv' holds 0 bytes"),
+    (b"", "empty file: 0 bytes, not a zip"),
+    (b"<html>not a zip</html>", "cannot be opened as a zip: File is not a zip file"),
+])  # fmt: skip
+def test_a_verified_zip_that_is_not_one_usable_file_is_quarantined_with_its_reason(tmp_path, payload, reason):
+    sidecar = f"{hashlib.sha256(payload).hexdigest()}  {NAME}\n".encode()
+    row, _, _ = run(tmp_path, [payload], [sidecar])
+    assert (row["status"], row["checksum_verified"], row["attempts"]) == ("quarantined", True, 1)
+    assert row["error"] == f"{reason} (kept at _quarantine/{KEY})"
+    assert row["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert final_files(tmp_path) == {f"_quarantine/{KEY}": payload, f"_quarantine/{KEY}.CHECKSUM": sidecar}
+
+
+def test_a_quarantined_file_leaves_the_earlier_verified_copy_at_its_target(tmp_path):
+    (tmp_path / KEY).parent.mkdir(parents=True)
+    (tmp_path / KEY).write_bytes(ZIP)
+    two = _zip_of({"a.csv": b"1\n", "b.csv": b"2\n"})
+    sidecar = f"{hashlib.sha256(two).hexdigest()}  {NAME}\n".encode()
+    row, _, _ = run(tmp_path, [two], [sidecar], verify_existing=True)
+    assert (row["status"], row["previous_sha256"]) == ("quarantined", DIGEST)
+    assert final_files(tmp_path)[KEY] == ZIP and final_files(tmp_path)[f"_quarantine/{KEY}"] == two
 
 
 def test_spot_sidecars_without_newline_are_valid(tmp_path):
