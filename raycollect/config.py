@@ -118,6 +118,10 @@ class WorkflowConfig(BaseModel):
         description="List the archive and plan only files that exist (always on when a symbol is a pattern).")
     quote_assets: list[str] | None = Field(
         default=None, description="With symbol patterns: keep symbols ending in one of these, e.g. ['USDT'].")
+    alive_on: dt.date | None = Field(
+        default=None,
+        description="With symbol patterns: keep only symbols the archive has files for on or before and on or after "
+        "this day (alive then, delisted ones included), e.g. '2021-06-01' for a backtest free of survivorship bias.")
     partition_policy: PartitionPolicy = Field(
         default="auto",
         description="auto: monthly files for complete past months, daily for the rest; daily; monthly; both.",
@@ -334,6 +338,9 @@ class WorkflowConfig(BaseModel):
                                  "list for every market")
             if extra:
                 raise ValueError(f"data_types given for market(s) {extra} that are not in markets {self.markets}")
+        if self.alive_on is not None and not self.has_symbol_patterns:
+            raise ValueError(f"alive_on ({self.alive_on}) limits symbol patterns such as '*USDT' to the symbols alive "
+                             "that day; no symbol is a pattern: add one, or remove alive_on")
         return self
 
     # --- the seed's accessors ---

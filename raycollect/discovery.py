@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import fnmatch
 from collections.abc import Callable, Iterable
@@ -123,7 +124,7 @@ class DiscoveryReport:
 
 
 def check_symbols(series: list[Series], lister: Lister, quote_assets: list[str] | None,
-                  report: DiscoveryReport) -> list[Series]:
+                  report: DiscoveryReport, *, alive_on: dt.date | None = None) -> list[Series]:
     """Check every symbol against the symbol folders the archive lists (one listing per market, data type
     and partition), and replace patterns by the symbols they match.
 
@@ -151,11 +152,30 @@ def check_symbols(series: list[Series], lister: Lister, quote_assets: list[str] 
     out: list[Series] = []
     for s in series:
         chosen = choose_symbols(s.symbols, found[(s.market, s.data_type)], quote_assets)
+        if alive_on is not None:
+            chosen = _alive(s, chosen, lister, alive_on, report)
         label = f"{s.market}/{s.data_type}"
         report.symbols[label] = sorted(set(report.symbols.get(label, [])) | set(chosen))
         if chosen:
             out.append(replace(s, symbols=tuple(chosen)))
     return out
+
+
+def _alive(s: Series, chosen: list[str], lister: Lister, day: dt.date, report: DiscoveryReport) -> list[str]:
+    """``chosen`` without the symbols a pattern matched that have no file on or before ``day`` and on or after it
+    (symbols named plainly stay: the user asked for them)."""
+    from raycollect.lifetimes import alive, lifetimes
+
+    named = {sym for sym in s.symbols if "*" not in sym}
+    matched = [sym for sym in chosen if sym not in named]
+    today = dt.datetime.now(dt.timezone.utc).date()
+    living = {sym for _, _, sym in alive(lifetimes(lister, [(s.entry, sym, s.interval) for sym in matched], today),
+                                         day)}
+    dropped = len(matched) - len(living)
+    if dropped:
+        report.notes.append(f"alive_on {day}: {dropped} of {len(matched)} symbols matched for "
+                            f"{s.market}/{s.data_type} had no file around that day, left out")
+    return [sym for sym in chosen if sym in named or sym in living]
 
 
 def symbol_prefixes(entry: Any) -> list[str]:
@@ -285,7 +305,7 @@ def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, Di
 
     lister = Lister(config.bucket, config.endpoint_url, config.region, workers=config.workers_per_actor or 32)
     report = DiscoveryReport()
-    series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report)
+    series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report, alive_on=config.alive_on)
     return series, lister, report
 
 

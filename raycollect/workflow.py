@@ -196,7 +196,7 @@ class ArchiveCollectionWorkflow:
         self.planned = stream.planned
         self.progress.start(stream.planned)
         self.metrics.record_event("run_started", run_id=self.run_id, planned=stream.planned)
-        if stream.discovery is not None and stream.discovery.listing is not None:
+        if self.sync and stream.discovery is not None and stream.discovery.listing is not None:
             write_snapshot(self.mdir, stream.discovery.listing, self.store.publish)
         if stream.unlisted is not None and stream.unlisted.num_rows:  # discovery: recorded, never requested
             removed, unlisted = split_removed(stream.unlisted, state)

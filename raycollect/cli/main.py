@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from raycollect.cli import convert, manifest, mirror, plan, run, silver
+from raycollect.cli import convert, manifest, mirror, plan, run, silver, status, symbols
 from raycollect.errors import ConfigurationError, RaycollectError
 
 #: Exit codes, as the README's table states them.
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "130 interrupted.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (plan, run, convert, silver, manifest, mirror):
+    for module in (plan, run, status, symbols, convert, silver, manifest, mirror):
         module.register(sub)
     return parser
 

@@ -107,9 +107,10 @@ class Manifests:
             "ORDER BY run_id = 'ALL', run_id")
 
     def failed(self, run: str | None = None) -> pa.Table:
-        """Failed files with their reasons (all runs, or one)."""
+        """Failed and quarantined files with their reasons (all runs, or one)."""
         where = f"AND run_id = {sql_string(run)}" if run else ""
-        return self.query(f"SELECT run_id, key, attempts, error FROM files WHERE status = 'failed' {where} "
+        return self.query(f"SELECT run_id, key, attempts, error FROM files WHERE status IN ('failed', 'quarantined') "
+                          f"{where} "
                           "ORDER BY run_id, key")
 
     def latest(self) -> pa.Table:

@@ -159,14 +159,14 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
         con.close()
 
 
-#: What the state keeps per key: the resume facts and the series columns (for the ledger), without revisions
-#: (computed by the fold).
-_FOLD_COLUMNS = [c for c in STATE_COLUMNS if c != "revisions"] + STATE_SERIES
+#: What the state keeps per key: the resume facts, and the series columns and the error (for the ledger), without
+#: revisions (computed by the fold).
+_FOLD_COLUMNS = [c for c in STATE_COLUMNS if c != "revisions"] + [*STATE_SERIES, "error"]
 
 
 def _current_format(data: Path) -> bool:
     """Whether a state data file has every column this version keeps."""
-    return set(STATE_COLUMNS + STATE_SERIES) <= set(pq.read_schema(data).names)
+    return set(STATE_COLUMNS + _FOLD_COLUMNS) <= set(pq.read_schema(data).names)
 
 
 def _facts_sql(con: Any, parts: list[str]) -> str:

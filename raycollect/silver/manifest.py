@@ -214,3 +214,25 @@ def quality_report(manifest_dir: str | Path, *, market: str | None = None, data_
             f"WHERE {' AND '.join(where)} ORDER BY market, data_type, symbol, interval, period"))
     finally:
         con.close()
+
+
+def newest_quality(manifest_dir: str | Path) -> pa.Table:
+    """Per key, its newest conversion (committed, or failed): key, status, rows, expected_rows, duplicate_rows,
+    error. Empty when nothing was converted."""
+    schema = pa.schema([("key", pa.string()), ("status", pa.string()), ("rows", pa.int64()),
+                        ("expected_rows", pa.int64()), ("duplicate_rows", pa.int64()), ("error", pa.string())])
+    if not has_conversions(manifest_dir):
+        return schema.empty_table()
+    import duckdb
+
+    from raycollect.manifest.query import to_arrow
+
+    con = duckdb.connect()
+    try:
+        return to_arrow(con.sql(
+            "SELECT key, status, rows, expected_rows, duplicate_rows, error FROM "
+            f"{_committed_sql(con, manifest_dir)} WHERE status = 'failed' OR (status = 'converted' "
+            "AND snapshot_id IS NOT NULL) QUALIFY row_number() OVER (PARTITION BY key ORDER BY converted_at DESC) = 1"
+        )).cast(schema)
+    finally:
+        con.close()
