@@ -213,7 +213,7 @@ def summaries(days: pa.Table, *, today: dt.date) -> list[str]:
         first, last = rows[0]["archive_first"], rows[0]["archive_last"]
         have = [r["day"] for r in rows if r["condition"] in ("collected", "re-published", "degraded")]
         parts = [f"{first}..{last}" if first else "not listed (run `raycollect sync` to list the archive)"]
-        parts.append(f"{len(have):,} days collected")
+        parts.append(f"{len(have):,} day{'' if len(have) == 1 else 's'} collected")
         for condition, label in (("missing", "holes"), ("re-published", "re-published"), ("degraded", "degraded"),
                                  ("removed", "removed"), ("quarantined", "quarantined"),
                                  ("not-collected", "not collected")):

@@ -39,6 +39,7 @@ class RunResult:
     conversion: Any = None  # raycollect.silver.job.ConversionResult when the config asked to convert
     tried: int | None = None  # files requested from the archive (attempts > 0); files/s counts these
     unlisted: int = 0  # files discovery did not find listed (a sync counts them without recording them)
+    republished: int = 0  # collected files the archive replaced with new bytes, fetched again
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -90,6 +91,8 @@ class RunResult:
             "manifest_directory": self.manifest_directory, "exit_code": self.exit_code,
             "failures": list(self.failures[:20]), "missing": list(self.missing[:20]), "notes": list(self.notes),
             "per_node": {k: dict(v) for k, v in self.per_node.items()}, "superseded": list(self.superseded),
+            "archive_changes": {"republished": self.republished, "removed": c.get("removed", 0),
+                                "quarantined": c.get("quarantined", 0)},
         }  # fmt: skip
         if self.discovery is not None:
             out["discovery"] = dict(self.discovery)

@@ -26,6 +26,8 @@ class RunTally:
     #: Files requested from the archive (attempts > 0): success, failed, and missing after a request. Not the
     #: skipped ones, nor those discovery found unlisted (recorded missing with 0 attempts): files/s counts these.
     tried: int = 0
+    #: Files fetched again because the archive replaced them (a success that names the copy it replaced).
+    republished: int = 0
 
     def add(self, table: pa.Table) -> Counter[str]:
         """Count a batch of manifest rows; returns the batch's counts per status."""
@@ -39,6 +41,8 @@ class RunTally:
         if batch.get("success"):
             ok = pc.equal(table["status"], "success")
             self.bytes += int(pc.sum(pc.filter(table["size_bytes"], ok)).as_py() or 0)
+            if "previous_sha256" in table.column_names:
+                self.republished += int(pc.sum(pc.and_(ok, pc.is_valid(table["previous_sha256"]))).as_py() or 0)
             if not self.monthly_collected:
                 self.monthly_collected = bool(pc.any(pc.and_(ok, pc.equal(table["partition"], "monthly"))).as_py())
             nodes = table.filter(pc.and_(ok, pc.is_valid(table["node_id"])))

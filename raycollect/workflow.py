@@ -366,7 +366,8 @@ class ArchiveCollectionWorkflow:
         cfg, c, run_id = self.config, self.tally.counts, self.run_id
         result = RunResult(
             run_id=run_id, status="", planned=self.planned, counts=dict(c), total_bytes=self.tally.bytes,
-            seconds=seconds, tried=self.tally.tried, unlisted=self.unlisted, output_directory=self.storage.location,
+            seconds=seconds, tried=self.tally.tried, unlisted=self.unlisted, republished=self.tally.republished,
+            output_directory=self.storage.location,
             manifest_directory=cfg.manifest_dir,
             metadata=IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started),
             strict=self.strict, error=error)

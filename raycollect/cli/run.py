@@ -94,7 +94,8 @@ def sync(args: argparse.Namespace) -> int:
     result = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
                                        show_progress=not args.no_progress, sync=True).execute()
     c = result.counts
-    if not result.error and result.status != "interrupted" and not (c.get("success") or c.get("failed")):
+    if not result.error and result.status != "interrupted" and not any(
+            c.get(k) for k in ("success", "failed", "removed", "quarantined")):
         print(f"sync: nothing new up to {latest_publishable()} ({result.planned:,} files checked, "
               f"{c.get('missing', 0) + result.unlisted:,} not published yet) in {result.seconds:.1f}s")
         return result.exit_code
@@ -140,6 +141,11 @@ def print_summary(result: dict[str, Any], out: Any = None) -> None:
         f"  files:    {result['output_directory']}",
         f"  manifest: {result['manifest_directory']}/files/run_id={result['run_id']}/",
     ]
+    changes = result.get("archive_changes") or {}
+    if any(changes.values()):
+        lines.append(f"  archive changes: {changes['republished']:,} re-published (fetched again, the old digest kept "
+                     f"as previous_sha256), {changes['removed']:,} removed (flagged; local copies kept), "
+                     f"{changes['quarantined']:,} quarantined (kept in _quarantine/, see `manifest failed`)")
     if result.get("error"):
         lines.append(f"  error: {result['error']}")
     if result["status"] == "interrupted":

@@ -28,10 +28,12 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from raycollect.config import WorkflowConfig
+from raycollect.discovery import LISTED_SCHEMA
 from raycollect.manifest import ManifestWriter, new_run_id, write_run_record
 from raycollect.manifest.rows import RowBuilder
 from raycollect.matrix import BUNDLED_MATRIX, load_matrix
@@ -68,6 +70,8 @@ def build_collection(root: Path, cfg: dict) -> int:
                       downloader="s5cmd")
     made_dirs: set[str] = set()
     n = 0
+    listing = pq.ParquetWriter(root / "listing.parquet", LISTED_SCHEMA, compression="zstd")
+    modified = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     for batch in sorted_batches(config, matrix, series, rows_per_batch=200_000):
         table = pa.Table.from_batches([batch])
         keys = table["key"].to_pylist()
@@ -86,8 +90,17 @@ def build_collection(root: Path, cfg: dict) -> int:
             "sha256", digest).append_column("expected_sha256", digest).append_column(
             "checksum_verified", pa.array([True] * m))
         writer.add(rows.rows(table, status="success", shard_id=0))
+        sums = [k + ".CHECKSUM" for k in keys]
+        listed = sorted([*((k, ZIP_BYTES) for k in keys), *((s, 64 + 2 + len(s.rsplit("/", 1)[1]) - 8)
+                                                             for s in sums)])
+        listing.write_table(pa.table({
+            "key": [k for k, _ in listed], "size": pa.array([z for _, z in listed], pa.int64()),
+            "etag": [hashlib.md5(k.encode()).hexdigest() for k, _ in listed],
+            "last_modified": pa.array([modified] * len(listed), LISTED_SCHEMA.field("last_modified").type)},
+            schema=LISTED_SCHEMA))
         n += m
     writer.flush()
+    listing.close()
     for folder in made_dirs:
         (out / folder / ".zip").unlink()
         (out / folder / ".sum").unlink()
@@ -96,10 +109,13 @@ def build_collection(root: Path, cfg: dict) -> int:
     return n
 
 
-def timed_run(config_path: Path, command: str = "run") -> tuple[float, float, str]:
-    """(seconds, peak RSS in MiB, summary line) of `raycollect run` (or sync) in a fresh process."""
+def timed_run(config_path: Path, command: str = "run", listing: Path | None = None) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MiB, summary line) of `raycollect run` (or sync) in a fresh process; with ``listing``,
+    the archive's listing is served from that Parquet file (tests/bench/listing_stub.py)."""
     # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report its parent's peak.
-    code = ("import sys, time; t = time.perf_counter(); from raycollect.cli.main import main; "
+    stub = (f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
+            f"import tests.bench.listing_stub as stub; stub.install({str(listing)!r}); ") if listing else ""
+    code = ("import sys, time; t = time.perf_counter(); " + stub + "from raycollect.cli.main import main; "
             "rc = main([sys.argv[2], sys.argv[1], '--no-progress']); "
             "hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1]; "
             "print(f'BENCH {time.perf_counter() - t:.3f} {hwm}'); sys.exit(rc)")
@@ -162,9 +178,14 @@ def main() -> None:
                       flush=True)
                 print(f"  manifest growth of that no-op rerun: {grew / 1024:,.1f} KiB", flush=True)
                 if not history:
-                    s3, r3, p3 = timed_run(path, "sync")
-                    label = "sync, nothing new:"
-                    print(f"  {label:<52}{s3:6.1f}s  peak {r3:6.0f} MiB  {p3}", flush=True)
+                    listing = work / "listing.parquet"
+                    manifests = work / "out" / "_manifests"
+                    for label in ("sync, first (learns every file's ETag once):", "sync, nothing changed:"):
+                        before = tree_bytes(manifests)
+                        s3, r3, p3 = timed_run(path, "sync", listing)
+                        grew = tree_bytes(manifests) - before
+                        print(f"  {label:<52}{s3:6.1f}s  peak {r3:6.0f} MiB  manifest +{grew / 1024:,.1f} KiB  {p3}",
+                              flush=True)
                     report.append((files, s1, r1, s2, r2))
                     continue
                 for _ in range(args.history - 3):

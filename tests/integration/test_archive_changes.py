@@ -82,6 +82,7 @@ def test_sync_recollects_republished_flags_removed_collects_late_and_status_tell
     second = sync(cfg, "2024-03-10")
     got = rows(out, second.run_id)
     assert second.counts["success"] == 4 and second.counts["removed"] == 2 and second.exit_code == 0
+    assert second["archive_changes"] == {"republished": 3, "removed": 2, "quarantined": 0}
     assert {k for k, r in got.items() if r["status"] == "success"} == {key(sym, d) for d in [*republished, MARCH[7]]}
     for day in republished:
         r = got[key(sym, day)]
