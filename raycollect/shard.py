@@ -51,6 +51,7 @@ class _File:
     zip_size: int | None = None
     previous: str | None = None
     misnamed: str | None = None  # the sidecar is well-formed but names another file: quarantined, not retried
+    answers: dict[str, Any] = field(default_factory=dict)  # ARCHIVE_FIELDS from the GET answers
     result: dict[str, Any] | None = None
     attempts: int = 0
     mismatches: int = 0
@@ -95,7 +96,7 @@ def _finish(f: _File, status: str, *, size: int | None = None, sha: str | None =
         "key": f.key, "status": status, "size_bytes": size, "sha256": sha, "expected_sha256": f.expected,
         "previous_sha256": f.previous,
         "checksum_verified": verified, "attempts": f.attempts, "error": error, "started_at": f.started,
-        "finished_at": now, "duration_s": (now - f.started).total_seconds(),
+        "finished_at": now, "duration_s": (now - f.started).total_seconds(), **f.answers,
     }  # fmt: skip
 
 
@@ -121,6 +122,8 @@ def _read_sidecar(f: _File, outcome: Outcome | None) -> tuple[str, bool] | None:
         if outcome.missing:  # the zip is there: a sidecar 404 may be a passing fault, so it gets its rounds
             return f"checksum sidecar missing: {f.checksum_key}", True
         return f"checksum sidecar not fetched: {outcome.error}", outcome.transient
+    f.answers.update(checksum_etag=outcome.etag, checksum_last_modified=outcome.last_modified,
+                     checksum_size=outcome.size)
     try:
         data = f.tmp_sum.read_bytes()  # type: ignore[union-attr]
         f.expected = parse_checksum(data, posixpath.basename(f.key))
@@ -207,6 +210,7 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
                 _retry_or_fail(f, out.error or "transfer failed", out.transient)
             return
         f.zip_digest = out.sha256 or sha256_file(f.tmp)  # type: ignore[arg-type]
+        f.answers.update(etag=out.etag, last_modified=out.last_modified)
         f.zip_size = f.tmp.stat().st_size  # type: ignore[union-attr]
     facts = {"size": f.zip_size, "sha": f.zip_digest}
     if sidecar_problem is not None and f.misnamed and f.attempts >= FILE_ATTEMPTS:

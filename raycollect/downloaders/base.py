@@ -7,10 +7,11 @@ An engine's ``transfer`` returns only when nothing it started is still writing.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from raycollect.downloaders.retry import classify
 
@@ -49,6 +50,14 @@ class Outcome:
     sha256: str | None = None  # set when the engine hashed while writing
     error: str | None = None
     transient: bool = False  # worth another round (reset, 5xx after the engine's own retries, timeout)
+    etag: str | None = None  # what the GET answer said of the object (engines that see its headers)
+    last_modified: dt.datetime | None = None
+
+    def with_headers(self, etag: str | None, last_modified: Any) -> Outcome:
+        """This outcome with the answer's ETag (quotes removed) and Last-Modified (an HTTP date or a datetime)."""
+        self.etag = etag.strip('"') if etag else None
+        self.last_modified = http_date(last_modified)
+        return self
 
     @classmethod
     def failure(cls, exc: BaseException) -> Outcome:
@@ -58,6 +67,19 @@ class Outcome:
         if verdict == "terminal" and not _is_network_error(exc):
             text = f"internal error (please report): {text}"
         return cls(False, missing=verdict == "missing", error=text, transient=verdict == "transient")
+
+
+def http_date(value: Any) -> dt.datetime | None:
+    """A Last-Modified header (``Wed, 21 Oct 2015 07:28:00 GMT``) or a datetime, as an aware datetime (None: none
+    or unreadable)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_network_error(exc: BaseException) -> bool:

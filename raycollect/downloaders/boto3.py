@@ -30,6 +30,7 @@ class Boto3Downloader(ThreadedDownloader):
                 out.error = f"NoSuchKey: {key}"
             return out
         try:
-            return self.write_stream(resp["Body"].iter_chunks(CHUNK), dst)
+            out = self.write_stream(resp["Body"].iter_chunks(CHUNK), dst)
+            return out.with_headers(resp.get("ETag"), resp.get("LastModified"))
         finally:
             resp["Body"].close()

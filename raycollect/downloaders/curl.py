@@ -74,6 +74,7 @@ class _Object:
     hasher: Any = field(default_factory=hashlib.sha256)
     size: int | None = None  # total bytes, once the first answer says
     etag: str | None = None
+    last_modified: str | None = None  # the first answer's header, as sent
     hashed_to: int = 0  # bytes handed to the hashing thread, always a contiguous prefix
     done_parts: dict[int, int] = field(default_factory=dict)  # offset -> end of parts complete, not yet handed
     outstanding: int = 1  # requests queued or running (a retry stays outstanding)
@@ -227,7 +228,8 @@ class CurlDownloader:
                     if digest is None:
                         self._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")), outcomes)
                     else:
-                        self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest), outcomes, on_done)
+                        self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(
+                            obj.etag, obj.last_modified), outcomes, on_done)
                 if running:
                     wait_ms = self.multi.timeout()  # libcurl's next deadline (a timeout, a connect)
                     cap = 0.02 if finishing or queue else 1.0
@@ -324,6 +326,7 @@ class CurlDownloader:
             return queue.append(_Request(obj, 0, None))
         if req.offset == 0:  # obj.size is the answer's total (see _verdict)
             obj.etag = req.headers.get("etag")
+            obj.last_modified = req.headers.get("last-modified")
             for offset in range(PART_BYTES, obj.size, PART_BYTES):
                 obj.outstanding += 1
                 queue.append(_Request(obj, offset, min(PART_BYTES, obj.size - offset)))
@@ -338,7 +341,8 @@ class CurlDownloader:
             digest = obj.final_digest()
             if digest is None:
                 return self._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")), outcomes)
-            return self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest), outcomes, on_done)
+            return self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(
+                obj.etag, obj.last_modified), outcomes, on_done)
         self._hash_ready(obj)
         finishing.append(obj)
 

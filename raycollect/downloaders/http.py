@@ -46,4 +46,4 @@ class HttpDownloader(ThreadedDownloader):
             resp.close()  # a broken or stalled body: never hand this connection to the next request
             raise
         resp.release_conn()
-        return out
+        return out.with_headers(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))

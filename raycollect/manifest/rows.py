@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from raycollect.manifest.schema import ARCHIVE_FIELDS, FILES_SCHEMA
 
+_ARCHIVE = {f.name for f in ARCHIVE_FIELDS}
 PLAN_COLUMNS = ["market", "data_type", "partition", "symbol", "interval", "period", "key"]
 
 
@@ -45,7 +46,11 @@ class RowBuilder:
                 cols[f.name] = plan_rows[f.name]
         if results is not None:
             for name in results.column_names:
-                if name != "key":
+                if name == "key":
+                    continue
+                if name in cols and name in _ARCHIVE:  # the GET answer's word, else the listing's
+                    cols[name] = pc.coalesce(results[name], cols[name])
+                else:
                     cols[name] = results[name]
         else:
             now = np.datetime64(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "us")

@@ -65,8 +65,9 @@ _BY_NAME["run_id"] = pa.field("run_id", pa.string())
 
 #: One row per planned file per run (run_id is both the hive directory and a stored column).
 FILES_SCHEMA = pa.schema([_BY_NAME[n] for n in _FILES_ORDER])
-#: What a shard returns for each file (the actor adds node_id and actor_id).
-RESULT_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False), *TRANSFER_FIELDS])
+#: What a shard returns for each file (the actor adds node_id and actor_id); the archive's facts from the GET answers
+#: (engines that see headers), which the driver completes with the listing's.
+RESULT_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False), *TRANSFER_FIELDS, *ARCHIVE_FIELDS])
 #: The newest facts per key (raycollect.manifest.state): what resume needs and what skipped rows restate, what the
 #: archive said of it when it was last seen, and how many times it was replaced by new bytes (``revisions``).
 STATE_COLUMNS = ["key", "status", "size_bytes", "sha256", "expected_sha256", "checksum_verified", "run_id",

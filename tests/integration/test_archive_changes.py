@@ -154,6 +154,10 @@ def test_odd_files_are_quarantined_with_their_reason_and_never_reach_silver(arch
     result = collect(cfg)
     assert (result.counts["success"], result.counts["quarantined"], result.exit_code) == (1, 3, 3)
     got = rows(out, result.run_id)
+    fetched = got[key(sym, good)]  # a plain run lists nothing: the archive's facts come from the GET answers
+    assert fetched["etag"] and fetched["last_modified"] is not None and fetched["checksum_etag"]
+    name = key(sym, good).rsplit("/", 1)[1]
+    assert fetched["checksum_size"] == len(f"{fetched['sha256']}  {name}")  # a spot sidecar: no newline
     reasons = {day: got[key(sym, day)]["error"] for day in (two, empty, misnamed)}
     assert reasons[two] == f"holds 2 files ('a.csv', 'b.csv'), not one (kept at _quarantine/{key(sym, two)})"
     assert reasons[empty] == f"empty zip: it holds no file (kept at _quarantine/{key(sym, empty)})"
