@@ -1,13 +1,12 @@
-"""Discovery: list the archive to learn which symbols and files exist, then intersect the plan with it.
+"""Discovery: list the archive to learn which symbols exist, and what it says of each file.
 
 - Every listing prefix ends with ``/`` (``.../BTCUSDT/1m/`` never matches ``.../BTCUSDT/1mo/``) and uses
   ``Delimiter="/"``, so one call reads one directory; prefixes are listed in parallel.
 - Symbol patterns (``*USDT``, ``BTC*``, ``*``) are matched against the symbol folders the listing
-  returns, delisted symbols included (the live exchange API would miss them).
-- Keys from a listing are untrusted: each must parse back to itself under the archive grammar and
-  resolve inside the output directory, or it is reported and skipped.
-- Auto policy: a month planned as a monthly file whose zip is not listed is collected as its daily
-  files (the ``fallback`` rows of the plan); when the monthly zip is listed, those rows are dropped.
+  returns, delisted symbols included (the live exchange API would miss them); ``alive_on`` keeps those
+  with files around that day (raycollect.lifetimes).
+- Each listed object comes with its size, ETag and LastModified (``Lister.objects``); the plan is
+  intersected with the listing folder by folder in raycollect.listed_plan.
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raycollect.archive import SYMBOL_RE, parse_key
+from raycollect.archive import SYMBOL_RE
 from raycollect.errors import ConfigurationError, WorkflowError
 from raycollect.preflight import check_listing_answer, describe_aws_error, source_name
 from raycollect.selection import Series
-from raycollect.storage import BaseStorage
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -116,7 +114,6 @@ class DiscoveryReport:
     available: int = 0  # planned files that exist
     months_by_days: int = 0  # monthly files absent, collected as their daily files
     notes: list[str] = field(default_factory=list)  # symbols not planned for some (market, data type)
-    listing: pa.Table | None = None  # the listed zips (LISTED_SCHEMA), for the listing snapshot
 
     def note_invalid(self, what: str) -> None:
         if len(self.invalid) < 100:
@@ -223,69 +220,6 @@ def _pairs(pairs: list[tuple[str, str]]) -> str:
     return ", ".join(f"{m}/{d}" for m, d in pairs)
 
 
-def intersect(plan: pa.Table, lister: Lister, storage: BaseStorage, report: DiscoveryReport) -> pa.Table:
-    """The plan with a ``listed`` column and what the listing says of each listed file and its sidecar
-    (ARCHIVE_FIELDS and ``listed_size``); fallback rows kept only where their monthly zip is absent.
-
-    Each folder is listed from just before its first planned key: a directory of years of daily files returns
-    only the planned part.
-    ``report.listing`` gets the listed zips of every folder (LISTED_SCHEMA), for the listing snapshot.
-    """
-    folder_of = pc.replace_substring_regex(plan["key"], pattern=r"[^/]*$", replacement="")
-    firsts = pa.table({"folder": folder_of, "key": plan["key"]}).group_by("folder").aggregate([("key", "min")])
-    # The dropped last character sorts before the first planned key.
-    starts = [(f, k[:-1])
-              for f, k in zip(firsts["folder"].to_pylist(), firsts["key_min"].to_pylist(), strict=True)]
-    tables: list[pa.Table] = []
-    for _, objects in lister.map(lambda fk: lister.objects(*fk), starts):
-        report.prefixes_listed += 1
-        tables.append(objects)
-    listing = pa.concat_tables(tables) if tables else LISTED_SCHEMA.empty_table()
-    is_sum = pc.ends_with(listing["key"], ".CHECKSUM")
-    sums, zips = listing.filter(is_sum), listing.filter(pc.invert(is_sum))
-    zips = _valid_keys(zips, storage, report)
-    report.keys_listed += zips.num_rows
-    report.listing = zips
-    value_set = zips["key"].combine_chunks()
-    is_listed = pc.is_in(plan["key"], value_set=value_set)
-    monthly_of_day = pc.replace_substring(
-        pc.replace_substring_regex(plan["key"], pattern=r"-(\d{4}-\d{2})-\d{2}\.zip$", replacement=r"-\1.zip"),
-        pattern="/daily/", replacement="/monthly/", max_replacements=1)
-    fallback = plan["fallback"]
-    month_listed = pc.is_in(monthly_of_day, value_set=value_set)
-    drop = pc.and_(fallback, month_listed)  # the monthly file exists: its days are not needed
-    keep = pc.invert(drop)
-    by_days = pc.and_(pc.and_(fallback, pc.invert(month_listed)), is_listed)
-    monthly_absent_with_days = set(pc.unique(monthly_of_day.filter(by_days)).to_pylist())
-    out = with_archive_facts(plan.append_column("listed", is_listed), zips, sums).filter(keep)
-    # A monthly row whose month is collected by days is not "missing": its days stand in for it.
-    if monthly_absent_with_days:
-        out = out.filter(pc.invert(pc.is_in(out["key"], value_set=pa.array(sorted(monthly_absent_with_days)))))
-    report.months_by_days = len(monthly_absent_with_days)
-    report.planned = out.num_rows
-    report.available = pc.sum(out["listed"]).as_py() or 0
-    return out
-
-
-def _valid_keys(zips: pa.Table, storage: BaseStorage, report: DiscoveryReport) -> pa.Table:
-    """The listed zips whose keys follow the archive grammar and resolve inside the destination; the others are
-    reported and never used."""
-    good: list[bool] = []
-    for key in zips["key"].to_pylist():
-        if parse_key(key) is None:
-            report.note_invalid(f"key {key!r}: does not follow the archive grammar")
-            good.append(False)
-            continue
-        try:
-            storage.check(key)
-        except Exception:  # noqa: BLE001 - any refusal means: never use this key
-            report.note_invalid(f"key {key!r}: would resolve outside the output directory")
-            good.append(False)
-            continue
-        good.append(True)
-    return zips.filter(pa.array(good, pa.bool_())) if not all(good) else zips
-
-
 def with_archive_facts(plan: pa.Table, zips: pa.Table, sums: pa.Table) -> pa.Table:
     """``plan`` with ``listed_size`` and ARCHIVE_FIELDS from the listed ``zips`` and ``sums`` (sidecars)."""
     at = pc.index_in(plan["key"], value_set=zips["key"].combine_chunks())
@@ -307,15 +241,3 @@ def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, Di
     report = DiscoveryReport()
     series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report, alive_on=config.alive_on)
     return series, lister, report
-
-
-def discover_plan(
-    config: Any, matrix: Any, storage: BaseStorage, *, today: Any = None
-) -> tuple[pa.Table, DiscoveryReport]:
-    """Check symbols, build the plan (with monthly fallbacks under auto), intersect with the listing."""
-    from raycollect.plan import build_plan
-
-    series, lister, report = listed_selection(config, matrix)
-    plan = build_plan(config, matrix, today=today, series=series,
-                      monthly_fallback=config.partition_policy == "auto")
-    return intersect(plan, lister, storage, report), report

@@ -48,28 +48,36 @@ def snapshot_dir(manifest_dir: str | Path) -> Path:
 
 
 def summarize(zips: pa.Table, listed_at: dt.datetime | None = None) -> pa.Table:
-    """SNAPSHOT_SCHEMA rows for the listed zips (keys already checked against the archive grammar)."""
+    """SNAPSHOT_SCHEMA rows for the listed zips (keys of the archive grammar), column-wise: the only Python work
+    is per folder."""
     if zips.num_rows == 0:
         return SNAPSHOT_SCHEMA.empty_table()
     parts = pc.extract_regex(zips["key"], _KEY_RE).combine_chunks()
     table = pa.table({name: parts.field(name) for name in
                       ("folder", "market", "partition", "data_type", "symbol", "interval", "period")})
+    table = table.filter(pc.is_valid(table["folder"]))
+    monthly = pc.equal(table["partition"], "monthly")
+    text = pc.if_else(monthly, pc.binary_join_element_wise(table["period"], "-01", ""), table["period"])
+    table = table.set_column(6, "period", pc.strptime(text, format="%Y-%m-%d", unit="s").cast(pa.date32()))
+    table = table.sort_by([("folder", "ascending"), ("period", "ascending")])
+    folder = table["folder"].combine_chunks().dictionary_encode()
+    idx = folder.indices.to_numpy()
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    ends = np.r_[starts[1:], len(idx)]
+    periods = table["period"].combine_chunks().to_numpy(zero_copy_only=False).astype("datetime64[D]")
     listed_at = listed_at or dt.datetime.now(dt.timezone.utc)
     rows: list[dict[str, object]] = []
-    grouped = table.group_by(["folder", "market", "partition", "data_type", "symbol", "interval"]).aggregate(
-        [("period", "list")])
-    for row in grouped.to_pylist():
-        monthly = row["partition"] == "monthly"
-        text = sorted(row["period_list"])
-        unit = "M" if monthly else "D"
-        periods = np.array([t[:7] if monthly else t for t in text], dtype=f"datetime64[{unit}]")
-        every = np.arange(periods[0], periods[-1] + 1, dtype=f"datetime64[{unit}]")
-        holes = every[~np.isin(every, periods)].astype("datetime64[D]").astype(object).tolist()
-        rows.append({"folder": row["folder"], "market": _MARKETS.get(row["market"], row["market"]),
-                     "data_type": row["data_type"], "partition": row["partition"], "symbol": row["symbol"],
-                     "interval": row["interval"] or None, "first_period": periods[0].astype("datetime64[D]").item(),
-                     "last_period": periods[-1].astype("datetime64[D]").item(), "files": len(periods),
-                     "holes": holes, "listed_from": None, "listed_at": listed_at})
+    for s, e in zip(starts, ends, strict=True):
+        first = table.slice(s, 1).to_pylist()[0]
+        unit = "M" if first["partition"] == "monthly" else "D"
+        got = np.unique(periods[s:e].astype(f"datetime64[{unit}]"))
+        every = np.arange(got[0], got[-1] + 1, dtype=f"datetime64[{unit}]")
+        holes = every[~np.isin(every, got)].astype("datetime64[D]").astype(object).tolist()
+        rows.append({"folder": first["folder"], "market": _MARKETS.get(first["market"], first["market"]),
+                     "data_type": first["data_type"], "partition": first["partition"], "symbol": first["symbol"],
+                     "interval": first["interval"] or None, "first_period": got[0].astype("datetime64[D]").item(),
+                     "last_period": got[-1].astype("datetime64[D]").item(), "files": len(got), "holes": holes,
+                     "listed_from": None, "listed_at": listed_at})
     return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
 
 
@@ -85,9 +93,9 @@ def read_snapshot(manifest_dir: str | Path) -> pa.Table:
     return SNAPSHOT_SCHEMA.empty_table()
 
 
-def write_snapshot(manifest_dir: str | Path, zips: pa.Table, publish: Publish | None = None) -> Path | None:
-    """Replace the rows of the folders in ``zips`` (a listing's zips) in the snapshot; older snapshots go."""
-    fresh = summarize(zips)
+def write_snapshot(manifest_dir: str | Path, fresh: pa.Table, publish: Publish | None = None) -> Path | None:
+    """Replace the rows of the folders in ``fresh`` (SNAPSHOT_SCHEMA rows, from ``summarize``) in the snapshot;
+    older snapshots go."""
     if fresh.num_rows == 0:
         return None
     old = read_snapshot(manifest_dir)

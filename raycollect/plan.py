@@ -8,6 +8,7 @@ Python objects. Categorical columns are dictionary-encoded (a few bytes a row in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def build_plan(
         from raycollect.errors import ConfigurationError
 
         raise ConfigurationError("build_plan: a symbol pattern (such as *USDT) is resolved by listing the archive: "
-                                 "plan with raycollect.discovery.discover_plan(config, matrix, storage) or "
+                                 "plan with raycollect.listed_plan.discover_plan(config, matrix) or "
                                  "`raycollect plan CONFIG`, or name the symbols")
     matrix = matrix or load_matrix(config.matrix_path)
     today = today or dt.datetime.now(dt.timezone.utc).date()
@@ -73,13 +74,15 @@ def sorted_batches(
     *,
     today: dt.date | None = None,
     rows_per_batch: int = 65_536,
+    monthly_fallback: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """The plan in key order, one directory after another, in batches of about ``rows_per_batch`` rows.
 
     Nothing is materialised: directories are enumerated (one per series, partition and symbol), sorted by
     their key prefix, and each is expanded only when the consumer reaches it, so a resume can merge-join
     the plan with the key-sorted collection state and list each directory once. Small directories are
-    coalesced into one batch.
+    coalesced into one batch; a directory is never cut across two batches. ``monthly_fallback``: as in
+    ``build_plan`` (a month's fallback days share their folder with the other days: merged in key order).
     """
     today = today or dt.datetime.now(dt.timezone.utc).date()
     start, end = np.datetime64(config.date_range.start, "D"), np.datetime64(config.date_range.end, "D")
@@ -87,18 +90,20 @@ def sorted_batches(
     periods_of: dict[tuple[int, str], np.ndarray] = {}
     for i, s in enumerate(series):
         periods = partition_periods(s.entry, s.interval, start, end, config.partition_policy,
-                                    np.datetime64(today, "D"))
-        for partition, values in periods.items():
+                                    np.datetime64(today, "D"), fallback=monthly_fallback)
+        for kind, values in periods.items():
             if len(values):
-                periods_of[(i, partition)] = values
-                dirs += [(s.entry.key_parts(partition, sym, s.interval)[0], i, partition, j)
+                periods_of[(i, kind)] = values
+                partition = "daily" if kind == "fallback" else kind
+                dirs += [(s.entry.key_parts(partition, sym, s.interval)[0], i, kind, j)
                          for j, sym in enumerate(s.symbols)]
     dirs.sort()
     pending: list[pa.RecordBatch] = []
     size = 0
-    for _, i, partition, j in dirs:
-        s = series[i]
-        batch = _series_batch(Series(s.entry, s.interval, (s.symbols[j],)), partition, periods_of[(i, partition)])
+    for _, group in itertools.groupby(dirs, key=lambda d: d[0]):
+        parts = [_series_batch(Series(series[i].entry, series[i].interval, (series[i].symbols[j],)), kind,
+                               periods_of[(i, kind)]) for _, i, kind, j in group]
+        batch = parts[0] if len(parts) == 1 else _concat(parts, sort=True)
         pending.append(batch)
         size += batch.num_rows
         if size >= rows_per_batch:
@@ -120,11 +125,14 @@ def count_planned(config: WorkflowConfig, series: list[Series], *, today: dt.dat
     return total
 
 
-def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+def _concat(batches: list[pa.RecordBatch], *, sort: bool = False) -> pa.RecordBatch:
     if len(batches) == 1:
         return batches[0]
     # Each directory has its own dictionaries: unify them so the batch has one per column.
-    return pa.Table.from_batches(batches, schema=PLAN_SCHEMA).unify_dictionaries().combine_chunks().to_batches()[0]
+    table = pa.Table.from_batches(batches, schema=PLAN_SCHEMA).unify_dictionaries()
+    if sort:
+        table = table.sort_by("key")
+    return table.combine_chunks().to_batches()[0]
 
 
 def _batches(series: list[Series], config: WorkflowConfig, today: dt.date, fallback: bool) -> Iterator[pa.RecordBatch]:

@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from raycollect.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED
 from raycollect.models import DataZone, IngestionMetadata
 from raycollect.progress import human_bytes
-
-#: Exit codes, as the README's table states them (the CLI returns these).
-EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,20 @@ SKIP_COLUMNS = ["size_bytes", "sha256", "expected_sha256", "checksum_verified"]
 KEPT = (*COLLECTED, REMOVED)
 
 
-class StateCursor:
-    """Forward-only range reads over a key-sorted state file."""
+#: What resume reads of the state for every planned file (the facts a skipped row carries are read only for the
+#: few rows written: ``SKIP_COLUMNS``).
+RESUME_COLUMNS = ["key", "status", "size_bytes", "checksum_verified", "etag", "last_modified", "checksum_etag",
+                  "checksum_last_modified"]
 
-    def __init__(self, state: State | None) -> None:
-        self._batches: Iterator[pa.RecordBatch] | None = state.read_batches() if state is not None else None
-        self._buf = STATE_SCHEMA.empty_table()
+
+class StateCursor:
+    """Forward-only range reads over a key-sorted state file (``columns`` of it)."""
+
+    def __init__(self, state: State | None, columns: list[str] = RESUME_COLUMNS) -> None:
+        self._schema = pa.schema([STATE_SCHEMA.field(c) for c in columns])
+        self._batches: Iterator[pa.RecordBatch] | None = (
+            state.read_batches(columns=columns) if state is not None else None)
+        self._buf = self._schema.empty_table()
         self._done = self._batches is None
 
     def _more(self) -> bool:
@@ -54,7 +62,7 @@ class StateCursor:
         if nxt is None:
             self._done = True
             return False
-        self._buf = pa.concat_tables([self._buf, pa.Table.from_batches([nxt]).cast(STATE_SCHEMA)]).combine_chunks()
+        self._buf = pa.concat_tables([self._buf, pa.Table.from_batches([nxt]).cast(self._schema)]).combine_chunks()
         return True
 
     def rows_between(self, first: str, last: str) -> pa.Table:
@@ -97,11 +105,13 @@ class Resume:
         self.verify = verify
         self.reverify = reverify
         self.cursor = StateCursor(state if resume else None)
+        self._state = state if resume else None
+        self._facts: StateCursor | None = None  # SKIP_COLUMNS, read only for batches with rows to write
 
     def split(self, batch: pa.RecordBatch | pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
         """(todo: the rows to fetch, with ``verify_existing``; restated: rows skipped with nothing new, which
-        the state already says; learned: rows skipped whose archive facts the state did not have yet). Skipped
-        rows carry SKIP_COLUMNS from the state.
+        the state already says; learned: rows skipped whose archive facts the state did not have yet, with
+        SKIP_COLUMNS from the state, to be written).
 
         With the listing's facts on the plan (discovery, sync), a collected file whose size, ETag or LastModified
         changed in the archive is not skipped: it goes to an actor flagged ``verify_existing``, which fetches its
@@ -129,7 +139,7 @@ class Resume:
                 skip = pc.and_(pc.or_(skip, pc.and_(quarantined, _known(state, idx))), unchanged)
         keep = pc.invert(skip)
         todo = plan.filter(keep).append_column("verify_existing", present.filter(keep))
-        skipped = _skipped(plan.filter(skip), state.take(idx.filter(skip)).select(SKIP_COLUMNS))
+        skipped = plan.filter(skip)
         if not listing:
             return todo, skipped, none
         # New to the state: the archive's facts of a file collected before they were kept, or a removed file listed
@@ -137,7 +147,17 @@ class Resume:
         status = pc.take(state["status"], idx.filter(skip))
         learn = pc.or_(pc.is_null(pc.take(state["last_modified"], idx.filter(skip))), pc.equal(status, REMOVED))
         learn = pc.fill_null(learn, False)
-        return todo, skipped.filter(pc.invert(learn)), skipped.filter(learn)
+        learned = skipped.filter(learn)
+        return todo, skipped.filter(pc.invert(learn)), self._with_facts(learned, keys[0].as_py(), keys[n - 1].as_py())
+
+    def _with_facts(self, rows: pa.Table, first: str, last: str) -> pa.Table:
+        """``rows`` with SKIP_COLUMNS from the state (a second forward cursor, over the batch's key range)."""
+        if rows.num_rows == 0:
+            return _skipped(rows)
+        if self._facts is None:
+            self._facts = StateCursor(self._state, ["key", *SKIP_COLUMNS])
+        facts = self._facts.rows_between(first, last)
+        return _skipped(rows, facts.take(pc.index_in(rows["key"], value_set=facts["key"])))
 
     def _skippable(self, state: pa.Table, idx: pa.Array, keys: pa.ChunkedArray, zip_size: pa.Array,
                    sidecar_size: pa.Array) -> pa.Array:

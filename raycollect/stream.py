@@ -28,21 +28,37 @@ BATCH_ROWS = 65_536
 @dataclass
 class PlanStream:
     batches: Iterator[pa.RecordBatch | pa.Table]
-    planned: int  # every planned file, unlisted ones included
-    unlisted: pa.Table | None = None  # discovery: planned files the archive does not list
+    planned: int  # every planned file, unlisted ones included (streamed against a listing: an estimate until the
+    # batches are consumed; then ``discovery.planned`` is the count)
+    unlisted: pa.Table | None = None  # discovery, materialised: planned files the archive does not list
     discovery: Any = None  # DiscoveryReport
     notes: list[str] = field(default_factory=list)
+    listed: Any = None  # raycollect.listed_plan.ListedPlan: its unlisted files and snapshot, once consumed
+
+    def unlisted_files(self) -> pa.Table | None:
+        """Planned files the archive does not list (after the batches are consumed, when streamed)."""
+        return self.listed.unlisted if self.listed is not None else self.unlisted
 
 
 def plan_stream(config: Any, matrix: Any, storage: BaseStorage, *, only_collected: State | None = None,
                 rows_per_batch: int = BATCH_ROWS) -> PlanStream:
-    from raycollect.discovery import discover_plan, listed_selection
+    from raycollect.discovery import listed_selection
 
     if config.uses_discovery:
-        plan, report = discover_plan(config, matrix, storage)
-        unlisted = plan.filter(pc.invert(plan["listed"]))
-        table = plan.filter(plan["listed"])
-        out = PlanStream(iter(()), plan.num_rows, unlisted, report, list(report.notes))
+        import datetime as dt
+
+        from raycollect.listed_plan import listed_plan
+
+        series, lister, report = listed_selection(config, matrix)
+        plan = listed_plan(config, matrix, series, lister, report, today=dt.datetime.now(dt.timezone.utc).date(),
+                           rows_per_batch=rows_per_batch)
+        out = PlanStream(plan.batches(), count_planned(config, series), discovery=report, notes=list(report.notes),
+                         listed=plan)
+        if storage.mirrors_keys and only_collected is None:
+            return out
+        parts = list(out.batches)
+        table = pa.concat_tables(parts) if parts else _empty_listed()
+        out.planned = report.planned
     else:
         series, _, report = listed_selection(config, matrix)
         out = PlanStream(iter(()), 0, notes=list(report.notes))
@@ -60,6 +76,12 @@ def plan_stream(config: Any, matrix: Any, storage: BaseStorage, *, only_collecte
     table = table.sort_by("key")
     out.batches = iter(table.to_batches(max_chunksize=rows_per_batch))
     return out
+
+
+def _empty_listed() -> pa.Table:
+    from raycollect.plan import PLAN_SCHEMA
+
+    return PLAN_SCHEMA.empty_table()
 
 
 def collected_only(plan: pa.Table, state: State) -> pa.Table:

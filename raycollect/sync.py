@@ -3,10 +3,11 @@
 Every series (market, data type, symbol, interval) is planned from the config's start to the latest day
 that can be published (yesterday, UTC); ``date_range.end`` is not used. Under ``partition_policy`` auto,
 every month that is over is planned as its monthly file with its days as fallbacks: discovery keeps the
-days while the monthly file is not published and collects the monthly file once it is.
+days while the monthly file is not published and collects the monthly file once it is (a month that
+starts before the config's start too; its days before the start are never planned).
 
-The plan is intersected with the archive's listing (a page per 1,000 keys, no GET), which carries each
-object's ETag, LastModified and size. Resume then compares those with the collection state:
+The plan is streamed against the archive's listing (raycollect.listed_plan: a page per 1,000 keys, no GET),
+which carries each object's ETag, LastModified and size. Resume then compares those with the state:
 - a collected file whose size, ETag or LastModified changed is re-published: fetched again, verified against
   its new sidecar, committed (its ``previous_sha256`` kept);
 - a listed file never collected (a late day, a hole filled) is collected;
@@ -22,38 +23,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from raycollect.manifest.state import State
-from raycollect.plan import PLAN_SCHEMA
+from raycollect.plan import count_planned
 from raycollect.selection import latest_publishable
-from raycollect.storage import BaseStorage
 from raycollect.stream import BATCH_ROWS, PlanStream
 
 
-def sync_stream(config: Any, matrix: Any, storage: BaseStorage, state: State | None, *,
-                today: dt.date | None = None) -> PlanStream:
-    """The plan of a sync, key-sorted, with what the listing says of every listed file (``state``: unused here;
-    resume compares the two)."""
-    from raycollect.discovery import discover_plan, listed_selection
+def sync_stream(config: Any, matrix: Any, *, today: dt.date | None = None,
+                rows_per_batch: int = BATCH_ROWS) -> PlanStream:
+    """The plan of a sync, key-sorted, with what the listing says of every listed file."""
+    from raycollect.discovery import listed_selection
+    from raycollect.listed_plan import listed_plan
 
     today = today or dt.datetime.now(dt.timezone.utc).date()
     latest = latest_publishable(today)
-    if config.date_range.start > latest:  # nothing can be published yet: the symbols are still checked
-        _, _, report = listed_selection(config, matrix)
-        return PlanStream(iter(()), 0, PLAN_SCHEMA.empty_table(), report, list(report.notes))
+    series, lister, report = listed_selection(config, matrix)
     start = config.date_range.start
-    # A month that starts before the config's start is collected as its monthly file too, once published; its
-    # days before the start are never planned (they only stood in for the month).
+    if start > latest:  # nothing can be published yet: the symbols are checked all the same
+        return PlanStream(iter(()), 0, discovery=report, notes=list(report.notes))
     first = start.replace(day=1) if config.partition_policy != "daily" else start
     cfg = config.model_copy(update={"date_range": config.date_range.model_copy(update={"start": first, "end": latest})})
-    plan, report = discover_plan(cfg, matrix, storage, today=today)
-    if first < start:
-        early = pc.and_(pc.less(plan["period"], pa.scalar(start, pa.date32())),
-                        pc.not_equal(plan["partition"].cast(pa.string()), "monthly"))
-        plan = plan.filter(pc.invert(early))
-    unlisted = plan.filter(pc.invert(plan["listed"]))
-    table = plan.filter(plan["listed"]).sort_by("key")
-    return PlanStream(iter(table.to_batches(max_chunksize=BATCH_ROWS)), plan.num_rows, unlisted, report,
-                      list(report.notes))
+    plan = listed_plan(cfg, matrix, series, lister, report, today=today, rows_per_batch=rows_per_batch,
+                       first_day=start if first < start else None)
+    planned = count_planned(config.model_copy(update={"date_range": config.date_range.model_copy(
+        update={"end": latest})}), series, today=today)
+    return PlanStream(plan.batches(), planned, discovery=report, notes=list(report.notes), listed=plan)

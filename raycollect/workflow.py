@@ -149,7 +149,7 @@ class ArchiveCollectionWorkflow:
                 if self.sync:
                     from raycollect.sync import sync_stream
 
-                    stream = sync_stream(cfg, matrix, self.storage, state, today=self.today)
+                    stream = sync_stream(cfg, matrix, today=self.today, rows_per_batch=self.plan_batch_rows)
                 else:
                     stream = plan_stream(cfg, matrix, self.storage, rows_per_batch=self.plan_batch_rows,
                                          only_collected=state if self.only_collected else None)
@@ -196,18 +196,6 @@ class ArchiveCollectionWorkflow:
         self.planned = stream.planned
         self.progress.start(stream.planned)
         self.metrics.record_event("run_started", run_id=self.run_id, planned=stream.planned)
-        if self.sync and stream.discovery is not None and stream.discovery.listing is not None:
-            write_snapshot(self.mdir, stream.discovery.listing, self.store.publish)
-        if stream.unlisted is not None and stream.unlisted.num_rows:  # discovery: recorded, never requested
-            removed, unlisted = split_removed(stream.unlisted, state)
-            if removed.num_rows:  # collected once, gone from the archive now: flagged once, the local copy kept
-                self._record(self.rows.rows(removed, status=REMOVED, error=REMOVED_ERROR))
-            self.unlisted = unlisted.num_rows
-            # A sync asks up to yesterday every day: what is not listed is mostly not published yet, and a row for
-            # each on every cron run would grow the manifest by the same files day after day. Counted, not written.
-            if not self.sync:
-                self._record(self.rows.rows(unlisted, status="missing", error="not listed in the archive "
-                                            "(discovery)"))
         resume = Resume(self.storage, state, resume=cfg.enable_resume and not cfg.force_redownload,
                         verify=cfg.download_checksum, reverify=cfg.reverify)
         shards = self._shards(stream.batches, resume)
@@ -215,6 +203,30 @@ class ArchiveCollectionWorkflow:
         first = list(itertools.islice(shards, cap))  # peek: no Ray at all when nothing is left to fetch
         if first and not self.stop.is_set():
             self._dispatch(first, shards, known=len(first) < cap)
+        if not self.stop.is_set():
+            self._unlisted(stream, state)
+
+    def _unlisted(self, stream: PlanStream, state: State | None) -> None:
+        """After the listed files: the planned files the archive does not list (discovery, sync), and the sync's
+        listing snapshot. A file collected earlier and gone from the listing is flagged ``removed`` once (its
+        local copy kept); the others are recorded ``missing`` (a sync counts them without writing them)."""
+        if stream.discovery is not None and stream.listed is not None:
+            self.planned = stream.discovery.planned
+            if self.sync and stream.listed.snapshot is not None:
+                write_snapshot(self.mdir, stream.listed.snapshot, self.store.publish)
+        unlisted_files = stream.unlisted_files()
+        if unlisted_files is None or unlisted_files.num_rows == 0:
+            return
+        removed, unlisted = split_removed(unlisted_files, state)
+        if removed.num_rows:  # collected once, gone from the archive now: flagged once, the local copy kept
+            self._record(self.rows.rows(removed, status=REMOVED, error=REMOVED_ERROR))
+        self.unlisted = unlisted.num_rows
+        # A sync asks up to yesterday every day: what is not listed is mostly not published yet, and a row for
+        # each on every cron run would grow the manifest by the same files day after day. Counted, not written.
+        if self.sync:
+            self.progress.add(unlisted.num_rows, 0, 0, transferred=0)
+        else:
+            self._record(self.rows.rows(unlisted, status="missing", error="not listed in the archive (discovery)"))
 
     def _shards(self, batches: Iterator[pa.RecordBatch | pa.Table], resume: Resume) -> Iterator[Any]:
         """Shards of ``batch_size`` files to fetch; skipped files are recorded on the way."""

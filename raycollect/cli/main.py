@@ -15,9 +15,8 @@ from collections.abc import Sequence
 
 from raycollect.cli import convert, manifest, mirror, plan, run, silver, status, symbols
 from raycollect.errors import ConfigurationError, RaycollectError
-
-#: Exit codes, as the README's table states them.
-EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from raycollect.exit_codes import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_UNEXPECTED
+from raycollect.memory import use_jemalloc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    use_jemalloc()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 from raycollect.cli._table import format_table
-
-EXIT_OK = 0
+from raycollect.exit_codes import EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     config, notes = effective_range(config, matrix)
     started = time.perf_counter()
     if config.uses_discovery:
-        from raycollect.discovery import discover_plan
+        from raycollect.listed_plan import discover_plan
         from raycollect.preflight import check_source
         from raycollect.storage import make_storage
 

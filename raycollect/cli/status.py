@@ -7,9 +7,7 @@ import datetime as dt
 from typing import Any
 
 from raycollect.errors import ConfigurationError
-
-#: Exit code of ``--fail-on`` when a shown day has one of the named conditions (as for a run with failed files).
-EXIT_CONDITION = 3
+from raycollect.exit_codes import EXIT_FAILED as EXIT_CONDITION  # a shown day has a --fail-on condition
 
 
 def register(sub: Any) -> None:

@@ -33,9 +33,9 @@ import pyarrow.compute as pc
 
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
+from raycollect.exit_codes import EXIT_FAILED, EXIT_OK
 from raycollect.manifest.schema import COLLECTED
 from raycollect.manifest.writer import new_run_id
-from raycollect.result import EXIT_FAILED, EXIT_OK
 from raycollect.silver.commit import Replace
 from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
 from raycollect.silver.quality import period_bounds_us

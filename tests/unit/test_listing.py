@@ -34,8 +34,8 @@ def test_a_folder_gives_its_first_and_last_period_and_the_holes_between():
 
 
 def test_a_new_snapshot_replaces_the_folders_it_listed_and_keeps_the_others(tmp_path):
-    write_snapshot(tmp_path, zips([DAILY.format("2024-01-01"), MONTHLY.format("2024-01")]))
-    write_snapshot(tmp_path, zips([DAILY.format("2024-01-01"), DAILY.format("2024-01-03")]))
+    write_snapshot(tmp_path, summarize(zips([DAILY.format("2024-01-01"), MONTHLY.format("2024-01")])))
+    write_snapshot(tmp_path, summarize(zips([DAILY.format("2024-01-01"), DAILY.format("2024-01-03")])))
     got = {r["market"]: (r["last_period"], r["files"]) for r in read_snapshot(tmp_path).to_pylist()}
     assert got == {"spot": (dt.date(2024, 1, 3), 2), "futures_um": (dt.date(2024, 1, 1), 1)}
     assert len(list((tmp_path / "listing").glob("snapshot-*.parquet"))) == 1  # rewritten, not grown
