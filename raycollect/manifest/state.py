@@ -135,7 +135,8 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
     # 384 MB: the fold of a million rows spills to disk (5.3 s) rather than peak at 926 MiB (2.9 s with 1 GB);
     # a run's driver stays within its memory budget (make bench-scale). No progress bar on the run's output.
     con = duckdb.connect(config={"memory_limit": FOLD_MEMORY, "threads": 2, "preserve_insertion_order": False,
-                                 "temp_directory": tempfile.gettempdir(), "enable_progress_bar": False})
+                                 "temp_directory": tempfile.gettempdir()})
+    con.execute("SET enable_progress_bar = false")
     try:
         src = _facts_sql(con, parts) if parts else None
         facts = con.execute(f"SELECT count(*) FROM {src}").fetchone()[0] if src else 0
