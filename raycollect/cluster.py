@@ -231,3 +231,16 @@ def actor_slots(resources: dict[str, int], engine: str = "") -> int:
     if resources:
         return min(int(total.get(name, 0) // amount) for name, amount in resources.items())
     return int(float(total.get("CPU", 1)) * ACTORS_PER_CPU.get(engine, 1 / ACTOR_CPUS))
+
+
+def actor_count(config: Any, *, placed: bool = True) -> int:
+    """How many downloader actors a run starts: ``num_actors`` when set; on a cluster (``actor_resources``)
+    ``max_actors`` (those Ray cannot place yet are demand the autoscaler answers); on one machine as many as its
+    CPUs hold, at most ``max_parallel_downloads``. ``placed=False`` (before Ray starts): that upper bound."""
+    if config.num_actors:
+        return int(config.num_actors)
+    if config.actor_resources:
+        return int(config.max_actors)
+    if not placed:
+        return int(config.max_parallel_downloads)
+    return max(1, min(config.max_parallel_downloads, actor_slots(config.actor_resources, config.downloader)))

@@ -116,14 +116,7 @@ def parse_matrix(doc: Any, path: str = "<matrix>") -> ArchiveMatrix:
 
 
 def _parse_entry(raw: Any, where: str, fail: Any) -> MatrixEntry:
-    if not isinstance(raw, dict):
-        raise fail(f"{where}: expected an object")
-    unknown = sorted(set(raw) - _ENTRY_KEYS)
-    if unknown:
-        raise fail(f"{where}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
-    for name in ("market", "data_type", "partitions", "available_from", "url_pattern", "filename_pattern"):
-        if name not in raw:
-            raise fail(f"{where}: missing field '{name}'")
+    _check_fields(raw, where, fail)
     market = normalize_market(str(raw["market"]))
     if market is None:
         raise fail(f"{where}: unknown market {raw['market']!r}; expected one of {sorted(MARKET_PATHS)}")
@@ -143,6 +136,26 @@ def _parse_entry(raw: Any, where: str, fail: Any) -> MatrixEntry:
     until = _date(raw["available_until"], where, "available_until", fail) if raw.get("available_until") else None
     if until is not None and until < frm:
         raise fail(f"{where}: available_until {until} is before available_from {frm}")
+    url, fname = _patterns(raw, bool(intervals), where, fail)
+    return MatrixEntry(
+        market, data_type, intervals, daily, tuple(partitions), frm, until, url, fname, str(raw.get("notes", ""))
+    )
+
+
+def _check_fields(raw: Any, where: str, fail: Any) -> None:
+    """An object with the required fields and no unknown one."""
+    if not isinstance(raw, dict):
+        raise fail(f"{where}: expected an object")
+    unknown = sorted(set(raw) - _ENTRY_KEYS)
+    if unknown:
+        raise fail(f"{where}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
+    for name in ("market", "data_type", "partitions", "available_from", "url_pattern", "filename_pattern"):
+        if name not in raw:
+            raise fail(f"{where}: missing field '{name}'")
+
+
+def _patterns(raw: dict[str, Any], has_intervals: bool, where: str, fail: Any) -> tuple[str, str]:
+    """(url_pattern without an s3:// bucket, filename_pattern), each checked."""
     url = str(raw["url_pattern"])
     if url.startswith("s3://"):
         url = url.split("/", 3)[3] if url.count("/") >= 3 else ""
@@ -153,12 +166,10 @@ def _parse_entry(raw: Any, where: str, fail: Any) -> MatrixEntry:
         raise fail(f"{where}: 'filename_pattern' must contain {{date}} exactly once")
     if url.count("{filename}") != 1 or not url.endswith("{filename}"):
         raise fail(f"{where}: 'url_pattern' must end with {{filename}}")
-    if bool(intervals) != ("{interval}" in url):
-        what = "has intervals but" if intervals else "has no intervals but"
-        raise fail(f"{where}: the entry {what} 'url_pattern' {'lacks' if intervals else 'uses'} {{interval}}")
-    return MatrixEntry(
-        market, data_type, intervals, daily, tuple(partitions), frm, until, url, fname, str(raw.get("notes", ""))
-    )
+    if has_intervals != ("{interval}" in url):
+        what = "has intervals but" if has_intervals else "has no intervals but"
+        raise fail(f"{where}: the entry {what} 'url_pattern' {'lacks' if has_intervals else 'uses'} {{interval}}")
+    return url, fname
 
 
 def _intervals(value: Any, where: str, name: str, fail: Any) -> tuple[str, ...]:

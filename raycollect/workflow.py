@@ -3,7 +3,7 @@
 Everything flows in bounded batches: the plan arrives key-sorted from raycollect.stream, resume
 splits each batch (raycollect.resume), skipped rows go straight to the manifest, and files to fetch are
 cut into shards that are built only when an actor can take one. Ray starts only when there is something
-to fetch. ``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()``, ``get_job_config()``).
+to fetch. ``ArchiveCollectionWorkflow`` keeps the seed's API (``execute()``).
 """
 
 from __future__ import annotations
@@ -80,20 +80,6 @@ class ArchiveCollectionWorkflow:
         self._signals: Callable[[], None] = lambda: None
 
     # --- the seed's API ---
-    def get_job_config(self) -> dict[str, Any]:
-        """How to submit this workflow as a Ray job (the Ray counterpart of the seed's get_flow_config)."""
-        from raycollect.cluster import ACTOR_CPUS
-
-        return {
-            "entrypoint": "python jobs/collect.py --config <CONFIG>",
-            "runtime_env": {"working_dir": "."},
-            "actors": {"count": self.config.num_actors or self.config.max_parallel_downloads,
-                       "num_cpus": ACTOR_CPUS, "workers_per_actor": self.config.transfers_per_actor},
-            "shard_size": self.config.batch_size,
-            "downloader": self.config.downloader,
-            "manifest_directory": self.config.manifest_dir,
-        }
-
     def execute(self) -> RunResult:
         """Run the collection. Bad input (config, matrix, symbols, dates) and a failed preflight raise
         ConfigurationError before anything is written; anything else returns ``status: failed``."""
@@ -199,7 +185,9 @@ class ArchiveCollectionWorkflow:
         resume = Resume(self.storage, state, resume=cfg.enable_resume and not cfg.force_redownload,
                         verify=cfg.download_checksum, reverify=cfg.reverify)
         shards = self._shards(stream.batches, resume)
-        cap = cfg.num_actors or (cfg.max_actors if cfg.actor_resources else cfg.max_parallel_downloads)
+        from raycollect.cluster import actor_count
+
+        cap = actor_count(cfg, placed=False)
         first = list(itertools.islice(shards, cap))  # peek: no Ray at all when nothing is left to fetch
         if first and not self.stop.is_set():
             self._dispatch(first, shards, known=len(first) < cap)
@@ -264,9 +252,8 @@ class ArchiveCollectionWorkflow:
 
         from raycollect.actor_cache import CACHE
         from raycollect.actors import actor_class, progress_counter
-        from raycollect.cluster import actor_slots
-        from raycollect.dispatch import dispatch
-        from raycollect.downloaders import DownloaderSettings
+        from raycollect.cluster import actor_count
+        from raycollect.dispatch import Dispatcher
 
         cfg = self.config
         # Actors are kept for this driver's next run only on a Ray that outlives the run, on one machine, and
@@ -275,75 +262,28 @@ class ArchiveCollectionWorkflow:
             ray.is_initialized() and not cfg.actor_resources and not cfg.convert) else 0
         with self._ray_session():
             self._signals()  # ray.init installs its own SIGTERM handler: ours must win
-            if cfg.num_actors:
-                n = cfg.num_actors
-            elif cfg.actor_resources:
-                # A cluster: actors follow the work, not the nodes present now; those Ray cannot place yet are
-                # pending demand that the autoscaler answers with nodes, and get shards once they are ready.
-                n = cfg.max_actors
-            else:  # one machine: as many as its CPUs hold (each asks for ACTOR_CPUS)
-                n = max(1, min(cfg.max_parallel_downloads, actor_slots(cfg.actor_resources, cfg.downloader)))
+            n = actor_count(cfg)
             if known:  # e.g. 40 large files on 2 actors: 2 shards of 20, each actor's engine moves 20 at once
                 first = _spread(first, n)
                 n = min(n, len(first))
-            shards = itertools.chain(first, rest)
-            settings = DownloaderSettings(
-                bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.transfers_per_actor,
-                timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode,
-                part_size_mb=cfg.part_size_mb, s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
             cls = actor_class({k: float(v) for k, v in cfg.actor_resources.items()})
             counter = progress_counter() if self.show_progress else None
-            recorded: list[int] = []  # shards whose rows are in: their in-flight counts are stale
-            inflight: dict[int, tuple[int, int]] = {}
-            last_poll = [0.0]
-
             reused = CACHE.take(n if keep_seconds else 0)  # kept by this driver's last run; the others killed
             self.actors_reused = len(reused)
+            args = (cfg.downloader, _settings(cfg), self.storage, cfg.download_checksum, self.run_id, counter)
 
             def make_actor(i: int) -> Any:
-                args = (cfg.downloader, settings, self.storage, cfg.download_checksum, self.run_id, counter)
                 if reused:
                     handle = reused.pop(0)
                     handle.bind.remote(*args)  # runs before dispatch's info() call: one caller, in order
                     return handle
                 return cls.remote(*args)
 
-            def tick() -> None:
-                if counter is not None and time.monotonic() - last_poll[0] >= 0.5:
-                    last_poll[0] = time.monotonic()
-                    import ray
-
-                    try:
-                        snap = ray.get(counter.snapshot.remote(list(recorded)), timeout=1.0)
-                    except Exception:  # noqa: BLE001 - progress is best effort: a late answer is skipped
-                        snap = None
-                    if snap is not None:
-                        done = set(recorded)
-                        inflight.clear()
-                        inflight.update({k: v for k, v in snap.items() if k not in done})
-                        self.progress.show_inflight(sum(f for f, _ in inflight.values()),
-                                                    sum(b for _, b in inflight.values()))
-                self.progress.tick()
-
-            def on_actors(infos: list[dict[str, Any]]) -> None:
-                self.actors_started = max(self.actors_started, len(infos))
-                self.metrics.record_event("actors_started", run_id=self.run_id, actors=infos)
-
-            def on_result(shard: Any, results: pa.RecordBatch) -> None:
-                table = self.rows.rows(shard.rows, pa.Table.from_batches([results]), shard_id=shard.shard_id)
-                recorded.append(shard.shard_id)
-                inflight.pop(shard.shard_id, None)
-                self.progress.show_inflight(sum(f for f, _ in inflight.values()), sum(b for _, b in inflight.values()))
-                self._record(table, shard=shard)
-
-            def on_lost(shard: Any, reason: str) -> None:
-                self._record(self.rows.rows(shard.rows, status="failed", error=reason, attempts=shard.attempt),
-                             shard=shard)
-
             # New nodes take minutes to boot on a cloud: wait longer for the first actor on a cluster.
-            stats = dispatch(shards, make_actor, n, on_result, on_lost, tick=tick, tick_seconds=0.5,
-                             on_actors=on_actors, stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0,
-                             keep=(lambda handles: CACHE.keep(handles, keep_seconds)) if keep_seconds else None)
+            stats = Dispatcher(
+                itertools.chain(first, rest), make_actor, n, _RunSink(self, counter), tick_seconds=0.5,
+                stop=self.stop, start_timeout=900.0 if cfg.actor_resources else 120.0,
+                keep=(lambda handles: CACHE.keep(handles, keep_seconds)) if keep_seconds else None).run()
             self.metrics.record_event("dispatch_finished", run_id=self.run_id, reused_actors=self.actors_reused,
                                       **stats)
 
@@ -423,6 +363,63 @@ class ArchiveCollectionWorkflow:
         return RunResult(**{**result.__dict__, "failures": tuple(self.tally.failures),
                             "missing": tuple(self.tally.missing), "notes": tuple(self.notes), "per_node": per_node,
                             "discovery": discovery, "superseded": tuple(superseded)})
+
+
+class _RunSink:
+    """What the dispatcher tells a run: results go to the manifest and the tally, lost shards become failed rows,
+    and every half second the bar shows the files and bytes of shards still in flight (from the actors' counter)."""
+
+    def __init__(self, workflow: ArchiveCollectionWorkflow, counter: Any) -> None:
+        self.w = workflow
+        self.counter = counter
+        self.recorded: list[int] = []  # shards whose rows are in: their in-flight counts are stale
+        self.inflight: dict[int, tuple[int, int]] = {}
+        self.last_poll = 0.0
+
+    def on_result(self, shard: Any, results: pa.RecordBatch) -> None:
+        table = self.w.rows.rows(shard.rows, pa.Table.from_batches([results]), shard_id=shard.shard_id)
+        self.recorded.append(shard.shard_id)
+        self.inflight.pop(shard.shard_id, None)
+        self._show()
+        self.w._record(table, shard=shard)
+
+    def on_lost(self, shard: Any, reason: str) -> None:
+        self.w._record(self.w.rows.rows(shard.rows, status="failed", error=reason, attempts=shard.attempt),
+                       shard=shard)
+
+    def on_actors(self, infos: list[dict[str, Any]]) -> None:
+        self.w.actors_started = max(self.w.actors_started, len(infos))
+        self.w.metrics.record_event("actors_started", run_id=self.w.run_id, actors=infos)
+
+    def tick(self) -> None:
+        if self.counter is not None and time.monotonic() - self.last_poll >= 0.5:
+            self.last_poll = time.monotonic()
+            self._poll()
+        self.w.progress.tick()
+
+    def _poll(self) -> None:
+        import ray
+
+        try:
+            snap = ray.get(self.counter.snapshot.remote(list(self.recorded)), timeout=1.0)
+        except Exception:  # noqa: BLE001 - progress is best effort: a late answer is skipped
+            return
+        done = set(self.recorded)
+        self.inflight = {k: v for k, v in snap.items() if k not in done}
+        self._show()
+
+    def _show(self) -> None:
+        self.w.progress.show_inflight(sum(f for f, _ in self.inflight.values()),
+                                      sum(b for _, b in self.inflight.values()))
+
+
+def _settings(cfg: WorkflowConfig) -> Any:
+    from raycollect.downloaders import DownloaderSettings
+
+    return DownloaderSettings(
+        bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.transfers_per_actor,
+        timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode, part_size_mb=cfg.part_size_mb,
+        s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
 
 
 def _spread(shards: list[Any], parts: int) -> list[Any]:

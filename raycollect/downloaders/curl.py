@@ -189,61 +189,7 @@ class CurlDownloader:
 
     # --- one transfer call: an event loop until every object is decided ---
     def transfer(self, pairs: list[tuple[str, str]], on_done: OnDone | None = None) -> dict[str, Outcome]:
-        outcomes: dict[str, Outcome] = {}
-        queue: deque[_Request] = deque()
-        objects: list[_Object] = []
-        for key, dst in pairs:
-            try:
-                check_key(key)
-            except ValueError as exc:
-                outcomes[key] = Outcome.failure(exc)
-                continue
-            obj = _Object(key, dst)
-            objects.append(obj)
-            queue.append(_Request(obj, 0, PART_BYTES))
-        running: dict[pycurl.Curl, _Request] = {}
-        finishing: list[_Object] = []  # multi-part objects whose digest is being completed
-        scanned = 0.0
-        try:
-            while queue or running or finishing:
-                self._start(queue, running, outcomes)
-                self._perform()
-                now = time.monotonic()
-                if now - scanned >= PROGRESS_HASH_SECONDS:
-                    scanned = now
-                    for req in running.values():
-                        if req.growing_prefix():
-                            self._hash_arrived(req)
-                while True:
-                    left, ok, errors = self.multi.info_read()
-                    for c in ok:
-                        self._settle(running.pop(c), c, None, queue, finishing, outcomes, on_done)
-                    for c, code, message in errors:
-                        self._settle(running.pop(c), c, (code, message), queue, finishing, outcomes, on_done)
-                    if not left:
-                        break
-                for obj in [o for o in finishing if o.last_hash is not None and o.last_hash.done()]:
-                    finishing.remove(obj)
-                    digest = obj.last_hash.result()  # type: ignore[union-attr]
-                    if digest is None:
-                        self._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")), outcomes)
-                    else:
-                        self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(
-                            obj.etag, obj.last_modified), outcomes, on_done)
-                if running:
-                    wait_ms = self.multi.timeout()  # libcurl's next deadline (a timeout, a connect)
-                    cap = 0.02 if finishing or queue else 1.0
-                    self.multi.select(cap if wait_ms < 0 else min(cap, wait_ms / 1000))
-                elif queue or finishing:
-                    time.sleep(0.005)  # only retries waiting for their backoff, or digests being completed
-        finally:
-            for c in list(running):  # an error of our own: nothing may go on writing after we return
-                self.multi.remove_handle(c)
-                self.idle.append(c)
-            for obj in objects:
-                obj.active = 0
-                _release(obj)
-        return outcomes
+        return _Transfer(self, on_done).run(pairs)
 
     def _perform(self) -> None:
         while True:
@@ -410,6 +356,85 @@ class CurlDownloader:
         outcomes[obj.key] = outcome
         if on_done is not None:
             on_done(obj.key, outcome.size)
+
+
+@dataclass(eq=False)
+class _Transfer:
+    """The state of one ``transfer`` call, as fields: what is queued, running, being hashed, and decided."""
+
+    dl: CurlDownloader
+    on_done: OnDone | None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    queue: deque[_Request] = field(default_factory=deque)
+    objects: list[_Object] = field(default_factory=list)
+    running: dict[pycurl.Curl, _Request] = field(default_factory=dict)
+    finishing: list[_Object] = field(default_factory=list)  # multi-part objects whose digest is being completed
+    scanned: float = 0.0
+
+    def run(self, pairs: list[tuple[str, str]]) -> dict[str, Outcome]:
+        for key, dst in pairs:
+            try:
+                check_key(key)
+            except ValueError as exc:
+                self.outcomes[key] = Outcome.failure(exc)
+                continue
+            obj = _Object(key, dst)
+            self.objects.append(obj)
+            self.queue.append(_Request(obj, 0, PART_BYTES))
+        try:
+            while self.queue or self.running or self.finishing:
+                self._turn()
+        finally:
+            for c in list(self.running):  # an error of our own: nothing may go on writing after we return
+                self.dl.multi.remove_handle(c)
+                self.dl.idle.append(c)
+            for obj in self.objects:
+                obj.active = 0
+                _release(obj)
+        return self.outcomes
+
+    def _turn(self) -> None:
+        """Start what may start, let libcurl move bytes, hash what arrived, settle what ended, then wait."""
+        self.dl._start(self.queue, self.running, self.outcomes)
+        self.dl._perform()
+        now = time.monotonic()
+        if now - self.scanned >= PROGRESS_HASH_SECONDS:
+            self.scanned = now
+            for req in self.running.values():
+                if req.growing_prefix():
+                    self.dl._hash_arrived(req)
+        self._settle_ended()
+        self._complete_digests()
+        self._wait()
+
+    def _settle_ended(self) -> None:
+        while True:
+            left, ok, errors = self.dl.multi.info_read()
+            for c in ok:
+                self.dl._settle(self.running.pop(c), c, None, self.queue, self.finishing, self.outcomes, self.on_done)
+            for c, code, message in errors:
+                self.dl._settle(self.running.pop(c), c, (code, message), self.queue, self.finishing, self.outcomes,
+                                self.on_done)
+            if not left:
+                return
+
+    def _complete_digests(self) -> None:
+        for obj in [o for o in self.finishing if o.last_hash is not None and o.last_hash.done()]:
+            self.finishing.remove(obj)
+            digest = obj.last_hash.result()  # type: ignore[union-attr]
+            if digest is None:
+                self.dl._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")), self.outcomes)
+            else:
+                self.dl._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(
+                    obj.etag, obj.last_modified), self.outcomes, self.on_done)
+
+    def _wait(self) -> None:
+        if self.running:
+            wait_ms = self.dl.multi.timeout()  # libcurl's next deadline (a timeout, a connect)
+            cap = 0.02 if self.finishing or self.queue else 1.0
+            self.dl.multi.select(cap if wait_ms < 0 else min(cap, wait_ms / 1000))
+        elif self.queue or self.finishing:
+            time.sleep(0.005)  # only retries waiting for their backoff, or digests being completed
 
 
 def _release(obj: _Object) -> None:
