@@ -141,8 +141,8 @@ class WorkflowConfig(BaseModel):
         description="default: the AWS credential chain (env, ~/.aws, instance profile); anonymous: unsigned.")
 
     # --- how ---
-    # curl by default: the one engine faster than raw `s5cmd cp` here while verifying every file (README,
-    # "Performance"); s5cmd, boto3 and http stay for comparison and for environments without libcurl wheels.
+    # curl by default: the one engine faster than raw `s5cmd cp` here while verifying every file
+    # (docs/performance.md); s5cmd, boto3 and http stay for comparison and for environments without libcurl wheels.
     downloader: Literal["curl", "s5cmd", "boto3", "http"] = Field(
         default=DEFAULT_ENGINE, description="Per-actor download engine: curl (libcurl multi), s5cmd, boto3, or http.")
     batch_size: StrictInt = Field(default=100, ge=1, le=100_000, description="Files per shard handed to an actor.")

@@ -1,4 +1,4 @@
-"""The exit codes of every command, in one place (the README's table states the same)."""
+"""The exit codes of every command, in one place (docs/commands.md states the same)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 from raycollect.checksum import ChecksumFormatError, SidecarNamesOther, parse_checksum, sha256_file
 from raycollect.downloaders.base import Downloader, Outcome, check_key
 from raycollect.downloaders.retry import FILE_ATTEMPTS, MISMATCH_REFETCHES, backoff
-from raycollect.manifest.schema import QUARANTINED, RESULT_SCHEMA
+from raycollect.manifest.schema import QUARANTINED, RESULT_SCHEMA, Status
 from raycollect.staging import StagingArea, remove_tree
 from raycollect.storage import BaseStorage
 from raycollect.zipcheck import QUARANTINE_DIR, zip_problem
@@ -89,7 +89,7 @@ def process_shard(
     return pa.RecordBatch.from_pylist([f.result for f in files], schema=RESULT_SCHEMA)
 
 
-def _finish(f: _File, status: str, *, size: int | None = None, sha: str | None = None, verified: bool = False,
+def _finish(f: _File, status: Status, *, size: int | None = None, sha: str | None = None, verified: bool = False,
             error: str | None = None) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     f.result = {

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raycollect.errors import ConfigurationError
-from raycollect.manifest.schema import COLLECTED
+from raycollect.manifest.schema import COLLECTED, PLAN_COLUMNS
 from raycollect.manifest.state import State
 from raycollect.plan import build_plan, count_planned, sorted_batches
 from raycollect.storage import BaseStorage
@@ -98,7 +98,7 @@ def collected_only(plan: pa.Table, state: State) -> pa.Table:
 def apply_layout(plan: pa.Table, storage: BaseStorage) -> pa.Table:
     """Targets from a custom storage layout (row by row: only custom layouts pay for it), each checked."""
     targets = []
-    for row in plan.select(["market", "data_type", "partition", "symbol", "interval", "period", "key"]).to_pylist():
+    for row in plan.select(PLAN_COLUMNS).to_pylist():
         target = storage.get_partition_path(**row)
         storage.check(target)
         targets.append(target)

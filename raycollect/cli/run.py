@@ -232,5 +232,5 @@ def demo(args: argparse.Namespace) -> int:
         table = to_arrow(con.sql(SILVER_QUERY))
         print(f"\n-- Daily candles from the silver table spot_klines (Iceberg; `raycollect query SQL --config "
               f"CONFIG` runs the same)\n{SILVER_QUERY}\n{format_table(table.to_pylist(), table.column_names)}")
-    print(f"\nmanifests: {config.manifest_dir} (query them with DuckDB or pyarrow: README, 'Querying manifests')")
+    print(f"\nmanifests: {config.manifest_dir} (query them with DuckDB or pyarrow: docs/manifests.md)")
     return int(result["exit_code"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from raycollect.downloaders.base import Downloader, DownloaderSettings, Outcome, check_key
 
 ENGINES = ("curl", "s5cmd", "boto3", "http")
-#: The engine of a config that names none: the fastest that keeps every promise (README, "Performance").
+#: The engine of a config that names none: the fastest that keeps every promise (docs/performance.md).
 DEFAULT_ENGINE = "curl"
 
 

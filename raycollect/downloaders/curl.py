@@ -4,7 +4,7 @@ Why this engine: libcurl speaks HTTP in C and releases the GIL while it waits, s
 per request (start, headers, finish): libcurl writes the body into a raw file object, and the digest is read
 back from the page cache when the object (or a part of it) is complete. No thread and no process per file,
 no HEAD before a GET, the zip and its sidecar in flight together. On this project's 2-core machine it is the
-only engine faster than raw ``s5cmd cp`` while verifying every file (README, "Performance").
+only engine faster than raw ``s5cmd cp`` while verifying every file (docs/performance.md).
 
 - Anonymous path-style GETs, like the http engine: the public archive, or an open mirror.
 - Retries (raycollect.downloaders.retry): ``ENGINE_ATTEMPTS`` per request for ``RETRY_STATUSES`` and failed

@@ -8,10 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raycollect.manifest.schema import ARCHIVE_FIELDS, FILES_SCHEMA
+from raycollect.manifest.schema import ARCHIVE_FIELDS, FILES_SCHEMA, PLAN_COLUMNS, Status
 
 _ARCHIVE = {f.name for f in ARCHIVE_FIELDS}
-PLAN_COLUMNS = ["market", "data_type", "partition", "symbol", "interval", "period", "key"]
 
 
 def _const(value: object, n: int, type_: pa.DataType) -> pa.Array:
@@ -31,7 +30,7 @@ class RowBuilder:
         self.downloader = downloader
 
     def rows(self, plan_rows: pa.Table, results: pa.Table | None = None, *, shard_id: int | None = None,
-             status: str | None = None, error: str | None = None, attempts: int = 0) -> pa.Table:
+             status: Status | None = None, error: str | None = None, attempts: int = 0) -> pa.Table:
         """Rows for ``plan_rows``: with a shard's ``results`` (same order), or all decided as ``status``."""
         n = plan_rows.num_rows
         cols: dict[str, pa.Array | pa.ChunkedArray] = {

@@ -20,9 +20,9 @@ STATUSES: tuple[str, ...] = get_args(Status)
 COLLECTED: tuple[str, ...] = ("success", "skipped")
 #: A zip that matched its sidecar but is not a usable archive file (cannot be opened, empty, two members), or a
 #: sidecar that names another file: kept in the quarantine folder, never at its target, never converted.
-QUARANTINED = "quarantined"
+QUARANTINED: Status = "quarantined"
 #: A collected file the archive no longer lists: the local copy is kept, and flagged.
-REMOVED = "removed"
+REMOVED: Status = "removed"
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -57,10 +57,14 @@ WHERE_FIELDS = [
 ]  # fmt: skip
 
 _BY_NAME = {f.name: f for f in [*PLAN_FIELDS, *TRANSFER_FIELDS, *ARCHIVE_FIELDS, *WHERE_FIELDS]}
-_FILES_ORDER = ["run_id", "market", "data_type", "partition", "symbol", "interval", "period", "key", "source_url",
-                "target_path", "status", "size_bytes", "sha256", "expected_sha256", "previous_sha256",
-                "checksum_verified", "attempts", "error", *[f.name for f in ARCHIVE_FIELDS], "downloader",
-                "node_id", "actor_id", "shard_id", "started_at", "finished_at", "duration_s"]
+#: The plan row's column names, in order: every other list of them is derived from PLAN_FIELDS.
+PLAN_COLUMNS = [f.name for f in PLAN_FIELDS]
+#: The plan row with plain (not dictionary) types, e.g. for rows read back from manifests.
+PLAN_ROW_SCHEMA = pa.schema(PLAN_FIELDS)
+_FILES_ORDER = ["run_id", *PLAN_COLUMNS, "source_url", "target_path", "status", "size_bytes", "sha256",
+                "expected_sha256", "previous_sha256", "checksum_verified", "attempts", "error",
+                *[f.name for f in ARCHIVE_FIELDS], "downloader", "node_id", "actor_id", "shard_id", "started_at",
+                "finished_at", "duration_s"]
 _BY_NAME["run_id"] = pa.field("run_id", pa.string())
 
 #: One row per planned file per run (run_id is both the hive directory and a stored column).

@@ -33,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raycollect.atomic import write_text, write_with
 from raycollect.manifest.schema import FILES_SCHEMA, STATE_COLUMNS, STATE_SCHEMA, STATE_SERIES
 
 #: DuckDB's memory for the fold (it spills beyond it).
@@ -152,15 +153,13 @@ def refresh(manifest_dir: str | Path, *, rebuild: bool = False, publish: Callabl
             sources.append(f"SELECT {cols}, coalesce(revisions, 0) AS rev FROM read_parquet({_sql(str(base.data))})")
         if not sources:
             return _write_pointer(base.dir, None, newly_covered, 0, publish)
-        base.dir.mkdir(parents=True, exist_ok=True)
         name = f"data-{_stamp()}.parquet"
-        tmp = base.dir / f".{name}.tmp"
-        con.execute(f"COPY (SELECT {cols}, sum(rev) OVER (PARTITION BY key)::INTEGER AS revisions FROM "
-                    f"({' UNION ALL '.join(sources)}) QUALIFY row_number() OVER "
-                    "(PARTITION BY key ORDER BY finished_at DESC, run_id DESC) = 1 ORDER BY key) "
-                    f"TO {_sql(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)")
-        rows = pq.ParquetFile(tmp).metadata.num_rows
-        os.replace(tmp, base.dir / name)
+        write_with(base.dir / name, lambda tmp: con.execute(
+            f"COPY (SELECT {cols}, sum(rev) OVER (PARTITION BY key)::INTEGER AS revisions FROM "
+            f"({' UNION ALL '.join(sources)}) QUALIFY row_number() OVER "
+            "(PARTITION BY key ORDER BY finished_at DESC, run_id DESC) = 1 ORDER BY key) "
+            f"TO {_sql(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072)"))
+        rows = pq.ParquetFile(base.dir / name).metadata.num_rows
         if publish is not None:
             publish(base.dir / name)  # the data first: a pointer never names data that is not there
         return _write_pointer(base.dir, base.dir / name, newly_covered, rows, publish)
@@ -210,9 +209,7 @@ def _write_pointer(folder: Path, data: Path | None, covers: frozenset[str] | set
     doc = {"format": 1, "data": data.name if data else None, "covers": sorted(covers), "rows": rows,
            "written_at": dt.datetime.now(dt.timezone.utc).isoformat()}
     name = f"state-{_stamp()}.json"
-    tmp = folder / f".{name}.tmp"
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, folder / name)
+    write_text(folder / name, json.dumps(doc))
     if publish is not None:
         publish(folder / name)
     _collect_garbage(folder)

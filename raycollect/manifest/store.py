@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from raycollect.atomic import write_bytes
 from raycollect.errors import ConfigurationError
 
 
@@ -121,10 +121,8 @@ class ManifestStore:
 
         def get(item: tuple[str, Path]) -> None:
             key, path = item
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read())
-            os.replace(tmp, path)
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+            write_bytes(path, body, durable=False)  # a mirror of S3: fetched again if lost
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(get, todo))

@@ -13,7 +13,6 @@ crash loses at most the rows not yet flushed.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raycollect.atomic import write_text, write_with
 from raycollect.manifest.schema import FILES_SCHEMA, RUNS_SCHEMA
 
 
@@ -53,10 +53,8 @@ Publish = Callable[[Path], None]  # uploads a finished file (raycollect.manifest
 
 
 def atomic_write(table: pa.Table, path: Path, publish: Publish | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    """Write ``table`` as Parquet at ``path`` whole (raycollect.atomic), then publish it."""
+    write_with(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     if publish is not None:
         publish(path)
 
@@ -109,10 +107,7 @@ def write_run_record(manifest_dir: str | Path, run_id: str, record: dict[str, An
 def write_ingestion_metadata(manifest_dir: str | Path, run_id: str, metadata_json: str,
                              publish: Publish | None = None) -> Path:
     path = Path(manifest_dir) / "runs" / f"run_id={run_id}" / "ingestion_metadata.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(metadata_json, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, metadata_json)
     if publish is not None:
         publish(path)
     return path

@@ -1,4 +1,4 @@
-"""The silver zone: the collected, verified zips as Apache Iceberg tables (README, "The lakehouse").
+"""The silver zone: the collected, verified zips as Apache Iceberg tables (docs/silver.md).
 
 Modules: ``schemas`` (the columns of every market and data type), ``convert`` (one zip to one Parquet file,
 streamed), ``tables`` (catalog, warehouse, table schemas and partitioning), ``datafile`` (a Parquet file as

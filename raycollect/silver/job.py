@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.exit_codes import EXIT_FAILED, EXIT_OK
-from raycollect.manifest.schema import COLLECTED
+from raycollect.manifest.schema import COLLECTED, PLAN_ROW_SCHEMA
 from raycollect.manifest.writer import new_run_id
 from raycollect.silver.commit import Replace
 from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
@@ -50,9 +50,7 @@ BATCH_BYTES = 64 << 20
 BATCH_FILES = 64
 #: Tasks in flight per CPU of the cluster: one running, one queued behind it.
 INFLIGHT_PER_CPU = 2
-_PLAN_SCHEMA = pa.schema([("market", pa.string()), ("data_type", pa.string()), ("partition", pa.string()),
-                          ("symbol", pa.string()), ("interval", pa.string()), ("period", pa.date32()),
-                          ("key", pa.string())])
+_PLAN_SCHEMA = PLAN_ROW_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ object, rewritten, and its age is its LastModified.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from raycollect.atomic import write_text
 
 if TYPE_CHECKING:
     from raycollect.silver.tables import Lakehouse
@@ -51,10 +52,8 @@ class RunLease:
         _remove(self.store, self.path)
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps({"run_id": self.run_id, "tables": self.tables, "at": time.time()}))
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps({"run_id": self.run_id, "tables": self.tables, "at": time.time()}),
+                   durable=False)  # rewritten every minute
         self.store.publish(self.path)
 
     def _beat(self) -> None:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
+from raycollect.atomic import write_text
 from raycollect.manifest.writer import atomic_write
 
 ConversionStatus = Literal["converted", "skipped", "failed", "superseded"]
@@ -80,11 +80,7 @@ class ConversionWriter:
         """Record that this run's rows of ``table_name`` are in ``snapshot_id`` (after the commit, atomically)."""
         self.flush()
         self._commits[table_name] = {"snapshot_id": snapshot_id, "table_uuid": table_uuid}
-        path = self.dir / COMMITS
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{COMMITS}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._commits, sort_keys=True))
-        os.replace(tmp, path)
+        path = write_text(self.dir / COMMITS, json.dumps(self._commits, sort_keys=True))
         if self.publish:
             self.publish(path)
 

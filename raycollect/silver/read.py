@@ -14,11 +14,11 @@ or a Ray Dataset.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from raycollect.atomic import write_text
 from raycollect.errors import ConfigurationError
 from raycollect.manifest.query import sql_string
 from raycollect.silver.tables import Lakehouse, lakehouse, split_table_name
@@ -172,10 +172,7 @@ def data_files(tbl: Table, snapshot_id: int | None = None, cache: Path | None = 
         out.append(local_path(path) or path)
     if kept is not None:
         try:
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
-            tmp.write_text("\n".join(out), encoding="utf-8")
-            os.replace(tmp, kept)
+            write_text(kept, "\n".join(out), durable=False)  # a cache: rebuilt if lost
         except OSError:
             pass  # a read-only warehouse: no cache, the same answer
     return out

@@ -10,7 +10,7 @@
   in column order (written into every data file, so readers map columns by id, not by name).
 - **Partitioning**: identity on ``symbol`` (EOHSummary: ``underlying``, the key's symbol) and on ``interval``
   for candles (one interval is what a query reads), then ``month`` of the table's time column. Chosen by
-  measurement (README, "The lakehouse"): a day partition keeps one file per daily zip, the layout that made
+  measurement (docs/silver.md): a day partition keeps one file per daily zip, the layout that made
   every query 19-25x slower than one file per symbol and month; a month lets compaction fold a month's daily
   files into one.
 """
@@ -88,7 +88,7 @@ class Lakehouse:
                     raise
                 return load_catalog(CATALOG_NAME, **self.catalog_properties)
         except (ValueError, ImportError, NotImplementedError) as exc:
-            raise ConfigurationError(f"silver_catalog: pyiceberg cannot open it ({exc}); see README, "
+            raise ConfigurationError(f"silver_catalog: pyiceberg cannot open it ({exc}); see docs/silver.md, "
                                      "\"Catalogs\", for the properties of each kind") from None
 
     def identifier(self, market: str, data_type: str) -> str:

@@ -1,0 +1,60 @@
+"""Atomic writes: every file the tool writes whole goes through here.
+
+A file is written to a temporary name in its own directory (same filesystem: the rename is atomic), flushed
+and fsync'd when it must survive a crash (manifests, state, pointers), then renamed over its final name. A
+reader sees the old file or the new one, never half of one. The temporary name is hidden (``.name.<token>.tmp``),
+unique per writer, so two processes never write into one temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def temp_path(path: Path) -> Path:
+    """A hidden, unique temporary name beside ``path``."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+@contextlib.contextmanager
+def replacing(path: Path, *, durable: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; on success it replaces ``path`` (after an fsync with
+    ``durable``), on an error it is removed and ``path`` is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        if durable:
+            _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> Path:
+    with replacing(path, durable=durable) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def write_text(path: Path, text: str, *, durable: bool = True) -> Path:
+    return write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def write_with(path: Path, writer: Callable[[Path], None], *, durable: bool = True) -> Path:
+    """``writer(tmp)`` writes the file (a Parquet writer, DuckDB's COPY); then it replaces ``path``."""
+    with replacing(path, durable=durable) as tmp:
+        writer(tmp)
+    return path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
