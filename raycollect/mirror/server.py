@@ -77,6 +77,9 @@ def _ephemeral_range() -> tuple[int, int]:
 def port_is_free(port: int) -> bool:
     """Whether ``port`` can be bound on every address (which a server on 127.0.0.1 or 0.0.0.0 needs)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the server binds it (Go sets SO_REUSEADDR): connections of a server just stopped, still in TIME_WAIT,
+        # do not make the port look taken.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("", port))
         except OSError:
