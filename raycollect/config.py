@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from raycollect import defaults
 from raycollect.archive import MARKET_PATHS, is_valid_symbol, normalize_interval, normalize_market
 from raycollect.downloaders import DEFAULT_ENGINE
 from raycollect.errors import ConfigurationError
@@ -128,9 +130,9 @@ class WorkflowConfig(BaseModel):
     )
 
     # --- where from ---
-    bucket: str = Field(default="data.binance.vision", description="Source bucket.")
+    bucket: str = Field(default=defaults.BUCKET, description="Source bucket.")
     endpoint_url: str | None = Field(default=None, description="S3 endpoint; none = AWS (anonymous).")
-    region: str = Field(default="ap-northeast-1", description="Region of the source bucket.")
+    region: str = Field(default=defaults.REGION, description="Region of the source bucket.")
 
     # --- where to (besides output_directory) ---
     destination_endpoint_url: str | None = Field(
@@ -168,18 +170,20 @@ class WorkflowConfig(BaseModel):
         default_factory=dict,
         description="Custom Ray resources each actor requests, e.g. {'downloader': 1}: actors then run only on "
         "nodes that offer it, and their count follows the cluster's total of it.")
-    enable_batch_mode: StrictBool = Field(default=True, description="s5cmd: one `s5cmd run` per shard.")
+    enable_batch_mode: StrictBool = Field(default=defaults.ENABLE_BATCH_MODE,
+                                          description="s5cmd: one `s5cmd run` per shard.")
     enable_resume: StrictBool = Field(default=True, description="Skip files already collected and verified.")
     download_checksum: StrictBool = Field(default=True, description="Fetch .CHECKSUM and verify SHA-256.")
     timeout_seconds: StrictInt = Field(
-        default=300, ge=1, le=86_400,
+        default=defaults.TIMEOUT_SECONDS, ge=1, le=86_400,
         description="One attempt of one file (s5cmd: no file completed for this long); then it is retried.")
     force_redownload: StrictBool = Field(default=False, description="Fetch everything again.")
     reverify: StrictBool = Field(default=False, description="Compare collected files with the archive's current "
                            ".CHECKSUM and re-fetch those that changed.")
     s5cmd_extra_args: list[str] = Field(
         default_factory=list, description="Extra s5cmd global options from an allow-list (S5CMD_ALLOWED).")
-    part_size_mb: StrictInt = Field(default=50, ge=5, le=5120, description="Multipart chunk size for large files.")
+    part_size_mb: StrictInt = Field(default=defaults.PART_SIZE_MB, ge=5, le=5120,
+                                    description="Multipart chunk size for large files.")
 
     # --- the silver zone (raycollect.silver) ---
     convert: StrictBool = Field(
@@ -214,9 +218,12 @@ class WorkflowConfig(BaseModel):
         default=None, description="A directory or s3://bucket/prefix (written with the destination's endpoint and "
         "credentials). Default: <output_directory>/_manifests.")
     environment: str = Field(default="development", description="Free-form label stored in run records.")
-    enable_monitoring: StrictBool = Field(default=False, description="Emit metrics events to the MetricsCollector.")
+    enable_monitoring: StrictBool = Field(
+        default=False, description="Deprecated, does nothing (kept from the seed API): metrics events go to the "
+        "metrics_collector passed to ArchiveCollectionWorkflow, whatever this says.")
     local_data_dir: str | None = Field(default=None, description="Scratch space for downloads (default: target dir).")
-    logging: dict[str, Any] = Field(default_factory=lambda: {"level": "INFO"}, description="{'level': 'INFO'}")
+    logging: dict[str, Any] = Field(default_factory=lambda: {"level": "INFO"},
+                                    description="{'level': 'INFO'}: raycollect's log level (DEBUG, INFO, WARNING)")
 
     def __init__(self, data: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
         values = {**(data or {}), **kwargs}
@@ -302,6 +309,14 @@ class WorkflowConfig(BaseModel):
             if name in ("CPU", "GPU", "memory") or amount < 1:
                 raise ValueError(f"{name}: {amount} is not a custom resource request (a name and a count >= 1)")
         return value
+
+    @field_validator("logging")
+    @classmethod
+    def _log_level(cls, value: dict[str, Any]) -> dict[str, Any]:
+        level = str(value.get("level", "INFO")).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"logging.level {value.get('level')!r} is not a level: DEBUG, INFO, WARNING or ERROR")
+        return {**value, "level": level}
 
     @field_validator("quote_assets")
     @classmethod
@@ -391,7 +406,7 @@ class WorkflowConfig(BaseModel):
     @property
     def transfers_per_actor(self) -> int:
         """``workers_per_actor``, or the engine's default when the config names none."""
-        return self.workers_per_actor or (64 if self.downloader == "curl" else 32)
+        return self.workers_per_actor or defaults.transfers(self.downloader)
 
     @property
     def manifest_dir(self) -> str:
@@ -469,7 +484,15 @@ def _looks_like_yaml(text: str) -> bool:
         return False
 
 
+#: Fields of the seed's API that do nothing here: accepted, with a warning that says so.
+DEPRECATED = {"enable_monitoring": "metrics events go to the metrics_collector passed to ArchiveCollectionWorkflow; "
+                                   "remove enable_monitoring from the config"}
+
+
 def _check_keys(values: dict[str, Any]) -> None:
+    for key, why in DEPRECATED.items():
+        if values.get(key):  # set (to anything but its default, false): the user expects something of it
+            warnings.warn(f"config: {key} is deprecated and does nothing: {why}", FutureWarning, stacklevel=4)
     fields = list(WorkflowConfig.model_fields)
     for key in values:
         if key not in fields:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect import defaults
 from raycollect.archive import SYMBOL_RE
 from raycollect.errors import ConfigurationError, WorkflowError
 from raycollect.preflight import check_listing_answer, describe_aws_error, source_name
@@ -47,7 +48,8 @@ def listed_table(cols: dict[str, list[Any]]) -> pa.Table:
 class Lister:
     """Anonymous, paginated, parallel ListObjectsV2 over one bucket."""
 
-    def __init__(self, bucket: str, endpoint_url: str | None, region: str, *, workers: int = 32) -> None:
+    def __init__(self, bucket: str, endpoint_url: str | None, region: str, *,
+                 workers: int = defaults.LISTINGS) -> None:
         from raycollect.downloaders.retry import s3_client
 
         self.bucket = bucket
@@ -237,7 +239,8 @@ def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, Di
     """The config's series with every symbol checked against the archive (patterns resolved)."""
     from raycollect.selection import resolve
 
-    lister = Lister(config.bucket, config.endpoint_url, config.region, workers=config.workers_per_actor or 32)
+    lister = Lister(config.bucket, config.endpoint_url, config.region,
+                    workers=config.workers_per_actor or defaults.LISTINGS)
     report = DiscoveryReport()
     series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report, alive_on=config.alive_on)
     return series, lister, report

@@ -104,6 +104,7 @@ class ArchiveCollectionWorkflow:
     def _execute(self, run_id: str, started: dt.datetime, t0: float) -> RunResult:
         from raycollect.paths import check_paths_for_ray_job
 
+        logging.getLogger("raycollect").setLevel(self.config.logging["level"])  # the config's `logging.level`
         check_paths_for_ray_job(self.config.output_directory, self.config.manifest_directory,
                                 self.config.silver_directory if self.config.convert else None)
         matrix = load_matrix(self.config.matrix_path)
@@ -254,6 +255,7 @@ class ArchiveCollectionWorkflow:
         from raycollect.actors import actor_class, progress_counter
         from raycollect.cluster import actor_count
         from raycollect.dispatch import Dispatcher
+        from raycollect.downloaders import DownloaderSettings
 
         cfg = self.config
         # Actors are kept for this driver's next run only on a Ray that outlives the run, on one machine, and
@@ -270,7 +272,8 @@ class ArchiveCollectionWorkflow:
             counter = progress_counter() if self.show_progress else None
             reused = CACHE.take(n if keep_seconds else 0)  # kept by this driver's last run; the others killed
             self.actors_reused = len(reused)
-            args = (cfg.downloader, _settings(cfg), self.storage, cfg.download_checksum, self.run_id, counter)
+            args = (cfg.downloader, DownloaderSettings.from_config(cfg), self.storage, cfg.download_checksum,
+                    self.run_id, counter)
 
             def make_actor(i: int) -> Any:
                 if reused:
@@ -411,15 +414,6 @@ class _RunSink:
     def _show(self) -> None:
         self.w.progress.show_inflight(sum(f for f, _ in self.inflight.values()),
                                       sum(b for _, b in self.inflight.values()))
-
-
-def _settings(cfg: WorkflowConfig) -> Any:
-    from raycollect.downloaders import DownloaderSettings
-
-    return DownloaderSettings(
-        bucket=cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region, workers=cfg.transfers_per_actor,
-        timeout_seconds=cfg.timeout_seconds, enable_batch_mode=cfg.enable_batch_mode, part_size_mb=cfg.part_size_mb,
-        s5cmd_extra_args=tuple(cfg.s5cmd_extra_args))
 
 
 def _spread(shards: list[Any], parts: int) -> list[Any]:

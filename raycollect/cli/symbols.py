@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from raycollect import defaults
     from raycollect.cli.manifest import render
     from raycollect.config import WorkflowConfig
     from raycollect.discovery import Lister, check_symbols
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigurationError(f"symbols: --alive-on {args.alive_on!r} is not a date (YYYY-MM-DD)") from None
     check_source(config.bucket, config.endpoint_url, config.region)
-    lister = Lister(config.bucket, config.endpoint_url, config.region, workers=config.workers_per_actor or 32)
+    lister = Lister(config.bucket, config.endpoint_url, config.region,
+                    workers=config.workers_per_actor or defaults.LISTINGS)
     from raycollect.discovery import DiscoveryReport
 
     series = check_symbols(resolve(config, load_matrix(config.matrix_path)), lister, config.quote_assets,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from raycollect import defaults
 from raycollect.downloaders.retry import classify
 
 # Keys that reach a command file or a URL: archive-grammar characters only, no "..", no "//".
@@ -32,12 +33,20 @@ class DownloaderSettings:
 
     bucket: str
     endpoint_url: str | None = None
-    region: str = "ap-northeast-1"
-    workers: int = 32  # concurrent transfers inside one actor (I/O bound: far more than its CPU share)
-    timeout_seconds: int = 300  # one attempt of one file; s5cmd: no file completed for this long
-    enable_batch_mode: bool = True
-    part_size_mb: int = 50
+    region: str = defaults.REGION
+    workers: int = defaults.TRANSFERS_OTHER  # concurrent transfers inside one actor
+    timeout_seconds: int = defaults.TIMEOUT_SECONDS
+    enable_batch_mode: bool = defaults.ENABLE_BATCH_MODE
+    part_size_mb: int = defaults.PART_SIZE_MB
     s5cmd_extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_config(cls, config: Any) -> DownloaderSettings:
+        """Every value from the config (a WorkflowConfig): its defaults are the only ones."""
+        return cls(bucket=config.bucket, endpoint_url=config.endpoint_url, region=config.region,
+                   workers=config.transfers_per_actor, timeout_seconds=config.timeout_seconds,
+                   enable_batch_mode=config.enable_batch_mode, part_size_mb=config.part_size_mb,
+                   s5cmd_extra_args=tuple(config.s5cmd_extra_args))
 
 
 @dataclass

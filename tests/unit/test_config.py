@@ -68,3 +68,15 @@ def test_relative_dates():
     cfg = WorkflowConfig(base_config(date_range={"start": "-3d", "end": "latest"}))
     now = dt.datetime.now(dt.timezone.utc).date()
     assert (cfg.date_range.start, cfg.date_range.end) == (now - dt.timedelta(days=3), now - dt.timedelta(days=1))
+
+
+def test_a_field_of_the_seed_that_does_nothing_says_so_and_the_log_level_is_checked():
+    import pytest
+
+    from raycollect.errors import ConfigurationError
+
+    with pytest.warns(FutureWarning, match="enable_monitoring is deprecated and does nothing: metrics events go to"):
+        WorkflowConfig(base_config(enable_monitoring=True))
+    assert WorkflowConfig(base_config(logging={"level": "debug"})).logging == {"level": "DEBUG"}
+    with pytest.raises(ConfigurationError, match="logging.level 'LOUD' is not a level"):
+        WorkflowConfig(base_config(logging={"level": "LOUD"}))
