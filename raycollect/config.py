@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from raycollect import defaults
 from raycollect.archive import MARKET_PATHS, is_valid_symbol, normalize_interval, normalize_market
@@ -246,8 +247,8 @@ class WorkflowConfig(BaseModel):
                 names = list(MARKET_PATHS)
                 close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'? " if close else ""
-                raise ValueError(f"MARKET:'{name}' is not a valid market type ({hint}valid markets: "
-                                 f"{', '.join(names)})")
+                raise PydanticCustomError("bad_market", "'{name}' is not a valid market type ({hint}valid markets: "
+                                          "{valid})", {"name": name, "hint": hint, "valid": ", ".join(names)})
             if norm not in out:
                 out.append(norm)
         return out
@@ -262,8 +263,7 @@ class WorkflowConfig(BaseModel):
             for market, types in value.items():
                 norm = normalize_market(market)
                 if norm is None:
-                    raise ValueError(f"MARKET:'{market}' (a key of data_types) is not a valid market type (valid "
-                                     f"markets: {', '.join(MARKET_PATHS)})")
+                    raise _bad_market_key(market, "data_types")
                 if not types:
                     raise ValueError(f"data_types[{market}] is empty")
                 out[norm] = list(dict.fromkeys(types))
@@ -295,8 +295,7 @@ class WorkflowConfig(BaseModel):
             for market, per_type in value.items():
                 norm = normalize_market(market)
                 if norm is None:
-                    raise ValueError(f"MARKET:'{market}' (a key of intervals) is not a valid market type (valid "
-                                     f"markets: {', '.join(MARKET_PATHS)})")
+                    raise _bad_market_key(market, "intervals")
                 out[norm] = {dtype: _check_intervals(items, f"[{market}][{dtype}]") for dtype, items in
                              per_type.items()}
             return out
@@ -335,8 +334,9 @@ class WorkflowConfig(BaseModel):
             choices = S5CMD_ALLOWED.get(name, ())
             ok = choices == () or (choices is None and not eq) or (choices and eq and val in choices)
             if choices == () or not ok:
-                raise ValueError(f"EXTRA:{arg!r} is not allowed (only options that cannot change the source, "
-                                 f"the credentials or the outcome); allowed: {allowed}")
+                raise PydanticCustomError(
+                    "s5cmd_arg", "{arg} is not allowed (only options that cannot change the source, the credentials "
+                    "or the outcome); allowed: {allowed}", {"arg": repr(arg), "allowed": allowed})
         return value
 
     @model_validator(mode="after")
@@ -344,7 +344,8 @@ class WorkflowConfig(BaseModel):
         if isinstance(self.symbols, dict):
             missing = [m for m in self.markets if not self.symbols.get(m)]
             if missing:
-                raise ValueError(f"SYMBOLS:no symbols given for market(s) {missing}")
+                raise PydanticCustomError("bad_symbols", "no symbols given for market(s) {missing}",
+                                          {"missing": str(missing)})
         if isinstance(self.data_types, dict):
             missing = [m for m in self.markets if not self.data_types.get(m)]
             extra = [m for m in self.data_types if m not in self.markets]
@@ -504,15 +505,21 @@ def _check_keys(values: dict[str, Any]) -> None:
         raise ConfigurationError(f"Missing required configuration: {missing}")
 
 
+def _bad_market_key(market: str, field: str) -> PydanticCustomError:
+    return PydanticCustomError("bad_market", "'{market}' (a key of {field}) is not a valid market type (valid markets: "
+                               "{valid})", {"market": market, "field": field, "valid": ", ".join(MARKET_PATHS)})
+
+
 def _check_symbols(symbols: list[str], where: str) -> list[str]:
     if not symbols:
-        raise ValueError(f"SYMBOLS:symbols{where} is empty")
+        raise PydanticCustomError("bad_symbols", "symbols{where} is empty", {"where": where})
     for sym in symbols:
         if not is_valid_symbol(sym):
             if SYMBOL_PATTERN_RE.fullmatch(sym) and "*" in sym:
                 continue  # a pattern, resolved against the bucket listing (discovery)
-            raise ValueError(f"SYMBOLS:symbols{where}: {sym!r} is not a valid symbol; {SYMBOL_HINT} "
-                             "(or a pattern such as *USDT)")
+            raise PydanticCustomError("bad_symbols", "symbols{where}: {symbol} is not a valid symbol; {hint} (or a "
+                                      "pattern such as *USDT)",
+                                      {"where": where, "symbol": repr(sym), "hint": SYMBOL_HINT})
     return list(dict.fromkeys(symbols))
 
 
@@ -534,14 +541,11 @@ def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
     msg = str(err["msg"]).removeprefix("Value error, ")
-    if msg.startswith("MARKET:"):
-        return f"Invalid markets in configuration: {msg.removeprefix('MARKET:')}"
-    if msg.startswith("OUTPUT:"):
-        return f"Invalid configuration: {msg.removeprefix('OUTPUT:')}"
-    if msg.startswith("SYMBOLS:"):
-        return f"Invalid symbols in configuration: {msg.removeprefix('SYMBOLS:')}"
-    if msg.startswith("EXTRA:"):
-        return f"Invalid configuration: s5cmd_extra_args: {msg.removeprefix('EXTRA:')}"
+    custom = {"bad_market": "Invalid markets in configuration: {}",
+              "bad_symbols": "Invalid symbols in configuration: {}",
+              "s5cmd_arg": "Invalid configuration: s5cmd_extra_args: {}"}
+    if err["type"] in custom:  # raised by this module's validators (PydanticCustomError), in the seed's wording
+        return custom[err["type"]].format(msg)
     got = err.get("input")
     if err["type"] in ("int_type", "bool_type", "int_from_float"):
         want = "a JSON number (no quotes)" if err["type"] != "bool_type" else "a JSON boolean (true or false)"

@@ -78,5 +78,5 @@ def test_a_field_of_the_seed_that_does_nothing_says_so_and_the_log_level_is_chec
     with pytest.warns(FutureWarning, match="enable_monitoring is deprecated and does nothing: metrics events go to"):
         WorkflowConfig(base_config(enable_monitoring=True))
     assert WorkflowConfig(base_config(logging={"level": "debug"})).logging == {"level": "DEBUG"}
-    with pytest.raises(ConfigurationError, match="logging.level 'LOUD' is not a level"):
+    with pytest.raises(ConfigurationError, match=r"logging\.level 'LOUD' is not a level"):
         WorkflowConfig(base_config(logging={"level": "LOUD"}))

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2] / "raycollect"
 
 #: Lowest first. A module may import from its own layer and the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "exit_codes", "atomic", "defaults", "archive", "checksum", "models", "binaries", "paths", "zipcheck",
-              "interrupts", "metrics", "progress", "memory")),
+    ("base", ("errors", "exit_codes", "atomic", "defaults", "archive", "checksum", "models", "binaries", "paths",
+              "zipcheck", "interrupts", "metrics", "progress", "memory")),
     ("engines", ("downloaders", "staging", "preflight", "storage")),
     ("config", ("matrix", "config", "selection")),
     ("records", ("manifest", "result", "tally")),
