@@ -155,3 +155,17 @@ def test_run_record_metadata_and_events(archive, tmp_path):
     assert f'"task_id": "{result["run_id"]}"' in meta and '"status": "partial"' in meta
     assert result["metadata"].records_processed == 17
     assert result["success_rate"] == 85.0 and result["storage_zones_used"] == ["bronze"]
+
+
+def test_a_workflow_keeps_no_run_state_and_runs_again_from_the_config_as_given(archive, tmp_path):
+    from raycollect.config import WorkflowConfig
+
+    given = WorkflowConfig(collect_config(archive, tmp_path, downloader="http",
+                                          date_range={"start": "2024-01-30", "end": "2099-01-01"}))
+    workflow = ArchiveCollectionWorkflow(given, show_progress=False)
+    first = workflow.execute()
+    assert any(n.startswith("date_range ends 2099-01-01, after ") for n in first.notes)  # narrowed for that run only
+    assert workflow.config is given and workflow.config.date_range.end.year == 2099
+    assert not any(hasattr(workflow, a) for a in ("run_id", "tally", "writer", "progress", "store", "planned"))
+    second = workflow.execute()
+    assert second.run_id != first.run_id and second.planned == first.planned

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("collect", ("plan", "lifetimes", "discovery", "listed_plan", "stream", "sync", "resume", "listing", "shard",
                  "dispatch", "cluster", "reaper", "actor_cache", "actors")),
     ("silver", ("silver",)),
-    ("driver", ("workflow", "ledger", "mirror")),
+    ("driver", ("workflow", "run", "ledger", "mirror")),
     ("commands", ("cli", "__main__")),
 ]
 

@@ -3,7 +3,7 @@
 import pyarrow as pa
 
 from raycollect.dispatch import Shard
-from raycollect.workflow import _spread
+from raycollect.run import _spread
 
 
 def shard(sid: int, keys: list[str]) -> Shard:
