@@ -21,6 +21,7 @@ only engine faster than raw ``s5cmd cp`` while verifying every file (docs/perfor
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -37,6 +38,7 @@ from raycollect.downloaders.retry import (
     CONNECT_TIMEOUT_S,
     ENGINE_ATTEMPTS,
     RETRY_STATUSES,
+    classify_curl,
     classify_status,
     engine_backoff,
 )
@@ -60,8 +62,6 @@ INLINE_HASH_BYTES = 1 << 20
 #: ``INLINE_HASH_BYTES``, so a small object is hashed once, whole, on the loop thread.
 PROGRESS_HASH_BYTES = 4 << 20
 PROGRESS_HASH_SECONDS = 0.005
-#: libcurl errors that mean the request never reached the server: retried inside the engine.
-_CONNECT_ERRORS = frozenset({pycurl.E_COULDNT_CONNECT, pycurl.E_COULDNT_RESOLVE_HOST})
 
 
 @dataclass(eq=False)
@@ -296,13 +296,7 @@ class CurlDownloader:
         """None (the bytes are in), "retry", "whole", or the object's failed Outcome."""
         key = req.obj.key
         if error is not None:
-            code, message = error
-            if code in _CONNECT_ERRORS and req.tries < ENGINE_ATTEMPTS:
-                self._backoff(req, None)
-                return "retry"
-            if code == pycurl.E_OPERATION_TIMEDOUT and "onnect" not in message:
-                message = f"timed out after {self.s.timeout_seconds}s (timeout_seconds)"
-            return Outcome(False, error=f"curl error {code}: {message}"[:500], transient=True)
+            return self._curl_error(req, *error)
         status = req.status
         if status == 416 and req.offset == 0 and req.length is not None:
             return "whole"
@@ -325,6 +319,18 @@ class CurlDownloader:
             return Outcome(False, missing=True, error=f"NoSuchKey: {key}")
         # 412: the object changed between its parts (If-Match): a fresh round fetches the new version whole.
         return Outcome(False, error=f"HTTP {status} for {key}", transient=verdict == "transient" or status == 412)
+
+    def _curl_error(self, req: _Request, code: int, message: str) -> str | Outcome:
+        """A libcurl error (classified in raycollect.downloaders.retry): a retry, or an outcome naming its cause."""
+        kind = classify_curl(code, message)
+        if kind == "connect" and req.tries < ENGINE_ATTEMPTS:
+            self._backoff(req, None)
+            return "retry"
+        if kind == "write":  # libcurl could not write into our file: say why, as the other engines do
+            return Outcome.failure(_write_cause(req.obj.dst, message))
+        if kind == "timeout" and "onnect" not in message:  # a connect timeout says so itself
+            message = f"timed out after {self.s.timeout_seconds}s (timeout_seconds)"
+        return Outcome(False, error=f"curl error {code}: {message}"[:500], transient=True)
 
     def _hash_arrived(self, req: _Request) -> None:
         """Hand the bytes of a running request that extend the object's hashed prefix to the hashing thread."""
@@ -435,6 +441,21 @@ class _Transfer:
             self.dl.multi.select(cap if wait_ms < 0 else min(cap, wait_ms / 1000))
         elif self.queue or self.finishing:
             time.sleep(0.005)  # only retries waiting for their backoff, or digests being completed
+
+
+def _write_cause(dst: str, message: str) -> OSError:
+    """Why libcurl could not write into ``dst`` (it says only "error 23"): one byte written again tells the errno
+    (ENOSPC on a full disk, the words every engine uses); else the failed write as libcurl tells it. The file is a
+    failed download in staging: the probe's byte is never kept."""
+    try:
+        fd = os.open(dst, os.O_WRONLY)
+        try:
+            os.pwrite(fd, b"\0", 0)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return OSError(exc.errno, exc.strerror)
+    return OSError(errno.EIO, f"writing {os.path.basename(dst)} failed ({message or 'libcurl write error'})")
 
 
 def _release(obj: _Object) -> None:

@@ -70,6 +70,27 @@ def classify_status(status: int | None, code: str | None = None) -> Verdict:
     return "terminal"
 
 
+#: libcurl's codes, by what they mean here (pycurl.E_*): a request that never reached the server (retried inside
+#: the engine), a timeout, a failed write into our own file (the cause is local: a full disk, most often).
+CURL_CONNECT_CODES = frozenset({6, 7})  # E_COULDNT_RESOLVE_HOST, E_COULDNT_CONNECT
+CURL_TIMEOUT_CODE = 28  # E_OPERATION_TIMEDOUT
+CURL_WRITE_CODE = 23  # E_WRITE_ERROR
+
+CurlKind = Literal["connect", "timeout", "write", "transfer"]
+
+
+def classify_curl(code: int, message: str) -> CurlKind:
+    """What a libcurl error code means: ``connect`` (retry in the engine), ``timeout``, ``write`` (the local file
+    could not take the bytes) or ``transfer`` (anything else on the way: a round of its own)."""
+    if code in CURL_CONNECT_CODES:
+        return "connect"
+    if code == CURL_TIMEOUT_CODE:
+        return "timeout"
+    if code == CURL_WRITE_CODE:
+        return "write"
+    return "transfer"
+
+
 def classify(exc: BaseException) -> Verdict:
     """What an exception raised by a transfer means for a retry."""
     response = getattr(exc, "response", None)

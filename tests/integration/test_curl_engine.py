@@ -1,4 +1,5 @@
-"""The curl engine's own rules, against the real local archive (SeaweedFS) and, for If-Match, a scripted server.
+"""The curl engine's own rules against the real local archive (SeaweedFS); those a scripted server shows are in
+tests/unit/downloaders/test_curl.py.
 
 Objects larger than one part are fetched as parallel ranged GETs and hashed in order; an empty object (416 to
 the ranged first GET) is fetched whole; 503s are retried inside the engine; an object replaced between its
@@ -9,12 +10,7 @@ an error body never.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -88,102 +84,6 @@ def test_the_third_slowdown_is_a_transient_outcome_for_the_next_round(archive, t
     assert (out.ok, out.transient, out.error) == (False, True, f"HTTP 503 for {key}")
 
 
-class _ChangingObject(BaseHTTPRequestHandler):
-    """Serves ranges of a 300-byte object whose ETag changes after the first request (a re-publication)."""
-
-    body = bytes(range(256)) + bytes(44)
-    served = 0
-
-    def do_GET(self) -> None:
-        cls = type(self)
-        etag = '"v1"' if cls.served == 0 else '"v2"'
-        cls.served += 1
-        if self.headers.get("If-Match") not in (None, etag):
-            self.send_response(412)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        first, last = (int(x) for x in self.headers["Range"].removeprefix("bytes=").split("-"))
-        last = min(last, len(self.body) - 1)
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {first}-{last}/{len(self.body)}")
-        self.send_header("ETag", etag)
-        self.send_header("Content-Length", str(last - first + 1))
-        self.end_headers()
-        self.wfile.write(self.body[first:last + 1])
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Trickle(BaseHTTPRequestHandler):
-    """Serves ranges of the real aggTrades zip slowly: 32 KiB every 10 ms (about 0.4 s for the whole file)."""
-
-    def do_GET(self) -> None:
-        first, last = (int(x) for x in self.headers["Range"].removeprefix("bytes=").split("-"))
-        last = min(last, len(TRUTH) - 1)
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {first}-{last}/{len(TRUTH)}")
-        self.send_header("ETag", '"v1"')
-        self.send_header("Content-Length", str(last - first + 1))
-        self.end_headers()
-        for pos in range(first, last + 1, 32 << 10):
-            self.wfile.write(TRUTH[pos:min(pos + (32 << 10), last + 1)])
-            self.wfile.flush()
-            time.sleep(0.01)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _ShortRange(BaseHTTPRequestHandler):
-    """Answers every ranged GET with 10 bytes while its Content-Range says the object has 20."""
-
-    def do_GET(self) -> None:
-        self.send_response(206)
-        self.send_header("Content-Range", "bytes 0-9/20")
-        self.send_header("Content-Length", "10")
-        self.end_headers()
-        self.wfile.write(b"0123456789")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def changing_server() -> Iterator[str]:
-    _ChangingObject.served = 0
-    yield from serve(_ChangingObject)
-
-
-@pytest.fixture
-def trickle_server() -> Iterator[str]:
-    yield from serve(_Trickle)
-
-
-@pytest.fixture
-def short_range_server() -> Iterator[str]:
-    yield from serve(_ShortRange)
-
-
-def test_an_object_replaced_between_its_parts_is_transient_never_stitched(changing_server, tmp_path, monkeypatch):
-    monkeypatch.setattr(curl_engine, "PART_BYTES", 100)
-    key = "data/test/changing.zip"
-    d = engine(changing_server)
-    out = d.transfer([(key, str(tmp_path / "c"))])[key]
-    d.close()
-    assert (out.ok, out.transient, out.error) == (False, True, f"HTTP 412 for {key}")
-
-
 def test_a_refused_key_and_an_unwritable_destination_are_outcomes(archive, tmp_path):
     d = engine(archive.endpoint_url)
     got = d.transfer([("../etc/passwd", str(tmp_path / "x")), (BIG, str(tmp_path / "no" / "such" / "dir"))])
@@ -191,15 +91,6 @@ def test_a_refused_key_and_an_unwritable_destination_are_outcomes(archive, tmp_p
     assert got["../etc/passwd"].error == "internal error (please report): ValueError: unsafe object key '../etc/passwd'"
     assert got[BIG].transient is False and "No such file or directory" in got[BIG].error
     assert not os.path.exists(tmp_path / "x")
-
-
-def test_an_answer_shorter_than_its_content_range_is_transient_never_padded(short_range_server, tmp_path):
-    key = "data/test/short.zip"
-    d = engine(short_range_server)
-    out = d.transfer([(key, str(tmp_path / "s"))])[key]
-    d.close()
-    assert (out.ok, out.transient, out.error) == (
-        False, True, f"{key}: 10 bytes in an answer whose Content-Range says bytes 0-9/20")
 
 
 def hashed_ranges(monkeypatch) -> list[tuple[int, int]]:
@@ -213,23 +104,6 @@ def hashed_ranges(monkeypatch) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(curl_engine._Object, "hash_range", record)
     return ranges
-
-
-@pytest.mark.parametrize("part_bytes", [32 << 20, 300_000], ids=["one request", "five parts"])
-def test_a_body_is_hashed_while_it_arrives(trickle_server, tmp_path, monkeypatch, part_bytes):
-    monkeypatch.setattr(curl_engine, "PART_BYTES", part_bytes)
-    monkeypatch.setattr(curl_engine, "PROGRESS_HASH_BYTES", 100_000)
-    ranges = hashed_ranges(monkeypatch)
-    d = engine(trickle_server)
-    out = d.transfer([(BIG, str(tmp_path / "big.zip"))])[BIG]
-    d.close()
-    assert (out.ok, out.size, out.sha256) == (True, len(TRUTH), hashlib.sha256(TRUTH).hexdigest())
-    assert (tmp_path / "big.zip").read_bytes() == TRUTH
-    assert ranges[0][0] == 0 and ranges[-1][1] == len(TRUTH)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # one contiguous prefix, in order
-    # The part at the end of the hashed prefix is hashed in pieces as it grows (the others, arriving beside it,
-    # when the prefix reaches them): hashed only when complete, there would be one range per request.
-    assert len(ranges) >= -(-len(TRUTH) // part_bytes) + 2, ranges
 
 
 def test_an_error_body_is_never_hashed_even_a_large_one(archive, tmp_path, monkeypatch):
