@@ -14,11 +14,14 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from raycollect.errors import ConfigurationError
 from raycollect.reaper import Reaper, descendants
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
 
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 _AUTH_HINT = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH to a copy of the cluster's token (on the head node: "
@@ -233,7 +236,7 @@ def actor_slots(resources: dict[str, int], engine: str = "") -> int:
     return int(float(total.get("CPU", 1)) * ACTORS_PER_CPU.get(engine, 1 / ACTOR_CPUS))
 
 
-def actor_count(config: Any, *, placed: bool = True) -> int:
+def actor_count(config: WorkflowConfig, *, placed: bool = True) -> int:
     """How many downloader actors a run starts: ``num_actors`` when set; on a cluster (``actor_resources``)
     ``max_actors`` (those Ray cannot place yet are demand the autoscaler answers); on one machine as many as its
     CPUs hold, at most ``max_parallel_downloads``. ``placed=False`` (before Ray starts): that upper bound."""

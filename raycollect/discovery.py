@@ -17,7 +17,7 @@ import fnmatch
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +27,10 @@ from raycollect.archive import SYMBOL_RE
 from raycollect.errors import ConfigurationError, WorkflowError
 from raycollect.preflight import check_listing_answer, describe_aws_error, source_name
 from raycollect.selection import Series
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
+    from raycollect.matrix import ArchiveMatrix
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -235,7 +239,7 @@ def with_archive_facts(plan: pa.Table, zips: pa.Table, sums: pa.Table) -> pa.Tab
     return plan
 
 
-def listed_selection(config: Any, matrix: Any) -> tuple[list[Series], Lister, DiscoveryReport]:
+def listed_selection(config: WorkflowConfig, matrix: ArchiveMatrix) -> tuple[list[Series], Lister, DiscoveryReport]:
     """The config's series with every symbol checked against the archive (patterns resolved)."""
     from raycollect.selection import resolve
 

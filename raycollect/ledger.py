@@ -14,9 +14,13 @@ import datetime as dt
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
+    from raycollect.matrix import ArchiveMatrix
 
 #: The closed list of conditions, and what each means for a user's data.
 CONDITIONS: dict[str, str] = {
@@ -56,7 +60,7 @@ class Filters:
     since: dt.date | None = None
 
 
-def series_allowed(config: Any, matrix: Any) -> list[tuple[str, str, str | None, tuple[str, ...]]]:
+def series_allowed(config: WorkflowConfig, matrix: ArchiveMatrix) -> list[tuple[str, str, str | None, tuple[str, ...]]]:
     """(market, data type, interval, symbols or patterns) the config selects."""
     from raycollect.selection import resolve
 

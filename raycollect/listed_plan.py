@@ -18,7 +18,7 @@ that is not listed while its days are is not reported missing (its days stand in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,10 @@ import pyarrow.compute as pc
 from raycollect.archive import parse_key
 from raycollect.discovery import LISTED_SCHEMA, DiscoveryReport, Lister, with_archive_facts
 from raycollect.listing import summarize
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
+    from raycollect.matrix import ArchiveMatrix
 
 _MONTHLY_OF_DAY = (r"-(\d{4}-\d{2})-\d{2}\.zip$", r"-\1.zip")
 
@@ -135,8 +139,8 @@ class ListedPlan:
                 self.report.note_invalid(f"key {key!r}: does not follow the archive grammar")
 
 
-def listed_plan(config: Any, matrix: Any, series: list[Any], lister: Lister, report: DiscoveryReport, *,
-                today: Any, rows_per_batch: int, first_day: Any = None) -> ListedPlan:
+def listed_plan(config: WorkflowConfig, matrix: ArchiveMatrix, series: list[Any], lister: Lister,
+                report: DiscoveryReport, *, today: Any, rows_per_batch: int, first_day: Any = None) -> ListedPlan:
     """The config's plan over ``series`` (symbols checked), streamed against the listing; ``first_day``: daily
     files before it are not planned (their month's monthly file is)."""
     from raycollect.plan import partition_periods, sorted_batches
@@ -158,7 +162,7 @@ def listed_plan(config: Any, matrix: Any, series: list[Any], lister: Lister, rep
     return ListedPlan(batches, lister, report, monthly_folders=monthly, first_day=first_day)
 
 
-def discover_plan(config: Any, matrix: Any, storage: Any = None, *,
+def discover_plan(config: WorkflowConfig, matrix: ArchiveMatrix, storage: Any = None, *,
                   today: Any = None) -> tuple[pa.Table, DiscoveryReport]:
     """The whole plan with ``listed`` and the listing's facts, materialised (``raycollect plan --discover``):
     symbols checked, monthly fallbacks under auto, every folder listed. ``storage`` is not used (kept for the

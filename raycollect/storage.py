@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +30,9 @@ import pyarrow.compute as pc
 from raycollect.checksum import sha256_file
 from raycollect.errors import ConfigurationError, WorkflowError
 from raycollect.staging import LOCAL_STAGING
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
 
 
 def _check_relative(relative: str) -> str:
@@ -281,7 +284,7 @@ class S3Storage(BaseStorage):
             local.unlink(missing_ok=True)
 
 
-def make_storage(config: Any) -> BaseStorage:
+def make_storage(config: WorkflowConfig) -> BaseStorage:
     """The storage a config asks for: s3:// output or a directory."""
     out = str(config.output_directory)
     if out.startswith("s3://"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +21,10 @@ from raycollect.manifest.schema import COLLECTED, PLAN_COLUMNS
 from raycollect.manifest.state import State
 from raycollect.plan import build_plan, count_planned, sorted_batches
 from raycollect.storage import BaseStorage
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
+    from raycollect.matrix import ArchiveMatrix
 
 BATCH_ROWS = 65_536
 
@@ -40,8 +44,8 @@ class PlanStream:
         return self.listed.unlisted if self.listed is not None else self.unlisted
 
 
-def plan_stream(config: Any, matrix: Any, storage: BaseStorage, *, only_collected: State | None = None,
-                rows_per_batch: int = BATCH_ROWS) -> PlanStream:
+def plan_stream(config: WorkflowConfig, matrix: ArchiveMatrix, storage: BaseStorage, *,
+                only_collected: State | None = None, rows_per_batch: int = BATCH_ROWS) -> PlanStream:
     from raycollect.discovery import listed_selection
 
     if config.uses_discovery:

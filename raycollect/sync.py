@@ -21,14 +21,18 @@ published yet, and a row for each on every run would grow the manifest by the sa
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raycollect.plan import count_planned
 from raycollect.selection import latest_publishable
 from raycollect.stream import BATCH_ROWS, PlanStream
 
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
+    from raycollect.matrix import ArchiveMatrix
 
-def sync_stream(config: Any, matrix: Any, *, today: dt.date | None = None,
+
+def sync_stream(config: WorkflowConfig, matrix: ArchiveMatrix, *, today: dt.date | None = None,
                 rows_per_batch: int = BATCH_ROWS) -> PlanStream:
     """The plan of a sync, key-sorted, with what the listing says of every listed file."""
     from raycollect.discovery import listed_selection

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.exit_codes import EXIT_FAILED as EXIT_CONDITION  # a shown day has a --fail-on condition
 
@@ -97,7 +98,7 @@ def _render(days: Any, fmt: str, today: dt.date) -> str:
     return "\n".join(lines)
 
 
-def _state_dir(config: Any) -> str:
+def _state_dir(config: WorkflowConfig) -> str:
     """The manifests, as a local directory, with the collection state brought up to date."""
     from raycollect.manifest.state import refresh
     from raycollect.manifest.store import ManifestStore

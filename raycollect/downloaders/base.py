@@ -11,10 +11,13 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from raycollect import defaults
 from raycollect.downloaders.retry import classify
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
 
 # Keys that reach a command file or a URL: archive-grammar characters only, no "..", no "//".
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=/-]{0,1023}")
@@ -41,7 +44,7 @@ class DownloaderSettings:
     s5cmd_extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
-    def from_config(cls, config: Any) -> DownloaderSettings:
+    def from_config(cls, config: WorkflowConfig) -> DownloaderSettings:
         """Every value from the config (a WorkflowConfig): its defaults are the only ones."""
         return cls(bucket=config.bucket, endpoint_url=config.endpoint_url, region=config.region,
                    workers=config.transfers_per_actor, timeout_seconds=config.timeout_seconds,

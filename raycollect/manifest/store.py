@@ -17,10 +17,13 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raycollect.atomic import write_bytes
 from raycollect.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from raycollect.config import WorkflowConfig
 
 
 class ManifestStore:
@@ -44,7 +47,7 @@ class ManifestStore:
         self._client: Any = None
 
     @classmethod
-    def for_config(cls, config: Any) -> ManifestStore:
+    def for_config(cls, config: WorkflowConfig) -> ManifestStore:
         return cls(config.manifest_dir, endpoint_url=config.destination_endpoint_url,
                    region=config.destination_region or config.region,
                    anonymous=config.destination_credentials == "anonymous", cache_root=config.local_data_dir)
