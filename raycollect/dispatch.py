@@ -26,7 +26,7 @@ import ray
 from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError, RayTaskError
 
 from raycollect.downloaders.retry import SHARD_ATTEMPTS
-from raycollect.errors import WorkflowError
+from raycollect.errors import WorkflowError, reason
 
 log = logging.getLogger(__name__)
 
@@ -229,20 +229,20 @@ class Dispatcher:
 
     def _lost(self, i: int, generation: int, shard: Shard, exc: BaseException) -> None:
         """A shard whose call failed: replace its actor when that died, and try the shard again or give it up."""
-        reason = _reason(exc)
+        why = reason(exc)
         if isinstance(exc, RayActorError) and generation == self.slots[i].generation:
             self.stats["replaced_actors"] += 1
             if self.stats["replaced_actors"] > self.max_replacements:
                 raise WorkflowError(f"downloader actors keep dying ({self.stats['replaced_actors']} replaced); "
-                                    f"last: {reason}") from None
-            log.warning("downloader actor %d died (%s); starting a replacement", i, reason)
+                                    f"last: {why}") from None
+            log.warning("downloader actor %d died (%s); starting a replacement", i, why)
             self.slots[i] = self._new_slot(i, generation + 1)
         if shard.attempt < MAX_SHARD_ATTEMPTS:
             self.stats["requeued_shards"] += 1
             self.queue.append(Shard(shard.shard_id, shard.rows, shard.attempt + 1))
         else:
             self.stats["lost_shards"] += 1
-            self.sink.on_lost(shard, f"shard failed {shard.attempt} times; last: {reason}")
+            self.sink.on_lost(shard, f"shard failed {shard.attempt} times; last: {why}")
 
 
 @dataclass
@@ -311,12 +311,6 @@ def _close(slots: list[_Slot], keep: Callable[[list[Any]], None] | None, calls: 
     return kept
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = next((line for line in text if line.strip()), type(exc).__name__)
-    return f"{type(exc).__name__}: {first[:200]}"
-
-
 def _poll_ready(slots: list[_Slot], calls: RayCalls) -> bool:
     """Settle the actors still starting (ready, or dead with a reason); True when any became ready now."""
     starting = [s for s in slots if s.starting]
@@ -330,7 +324,7 @@ def _poll_ready(slots: list[_Slot], calls: RayCalls) -> bool:
                 s.info = calls.get(s.ready_ref)
                 changed = True
             except Exception as exc:  # noqa: BLE001 - died while starting: record why, never poll it again
-                s.error = _reason(exc)
+                s.error = reason(exc)
     return changed
 
 

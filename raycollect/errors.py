@@ -38,3 +38,14 @@ class MirrorError(RaycollectError):
 
 class PortInUse(MirrorError, ConfigurationError):
     """The port asked for the local archive is taken: a request that cannot be carried out (CLI exit code 2)."""
+
+
+#: How much of an error's first line a reason keeps (rows, summaries): enough for a path and a cause.
+REASON_CHARS = 300
+
+
+def reason(exc: BaseException) -> str:
+    """``Type: first non-empty line of the message`` (at most REASON_CHARS of it): the one way a caught exception
+    becomes a reason in a row or a summary."""
+    first = next((line for line in str(exc).strip().splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:REASON_CHARS]}" if first else type(exc).__name__

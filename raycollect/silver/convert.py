@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from raycollect.errors import reason
 from raycollect.silver.datafile import rename_whole
 from raycollect.silver.quality import Quality
 
@@ -123,7 +124,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
     except BaseException as exc:
         _unlink(tmp)  # a failed conversion leaves no partial file and the previous output as it was
         if isinstance(exc, _UNREADABLE) and not isinstance(exc, ConversionError):
-            raise ConversionError(_reason(exc)) from None
+            raise ConversionError(reason(exc)) from None
         raise
     return {"header": header, "time_unit": units or None, "bytes_in": os.path.getsize(src.path),
             "bytes_out": dst.stat().st_size, "seconds": time.monotonic() - t0, **facts}
@@ -425,7 +426,7 @@ def _typed(df: pl.DataFrame, block: bytes, line: int, spec: TableSpec) -> pa.Tab
             elif col.type != _PARSED[kind]:
                 col = col.cast(_PARSED[kind])
         except pa.ArrowInvalid as exc:
-            raise ConversionError(f"{_lines(block, line)}, column {name}: {_reason(exc)}") from None
+            raise ConversionError(f"{_lines(block, line)}, column {name}: {reason(exc)}") from None
         cols.append(col)
     return pa.Table.from_arrays(cols, names=spec.names)
 
@@ -521,11 +522,6 @@ def _epoch_to_timestamp(name: str, col: pa.ChunkedArray, units: dict[str, str]) 
         raise ConversionError(f"mixed time units in {name}: {units[name]} in the first rows, {found} later")
     micros = col if found == "us" else pc.multiply_checked(col, 1000)
     return micros.cast(TIMESTAMP)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {(text[0] if text else '')[:400]}"
 
 
 def _unlink(path: Path) -> None:

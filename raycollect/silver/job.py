@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raycollect.config import WorkflowConfig
-from raycollect.errors import ConfigurationError
+from raycollect.errors import ConfigurationError, reason
 from raycollect.exit_codes import EXIT_FAILED, EXIT_OK
 from raycollect.manifest.schema import COLLECTED, PLAN_ROW_SCHEMA
 from raycollect.manifest.writer import new_run_id
@@ -336,8 +336,8 @@ def _collect_one(inflight: dict[Any, list[dict[str, Any]]]) -> list[tuple[dict[s
     try:
         return ray.get(ready[0])
     except Exception as exc:  # noqa: BLE001 - the worker died (twice): its files fail, the others go on
-        reason = f"conversion task lost: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
-        return [({**_base(row), "status": "failed", "error": reason, "converted_at": _now()}, []) for row in batch]
+        why = f"conversion task lost: {reason(exc)}"
+        return [({**_base(row), "status": "failed", "error": why, "converted_at": _now()}, []) for row in batch]
 
 
 def _collected_series(series: list[Any], keys: pa.ChunkedArray, quote_assets: list[str] | None) -> list[Any]:
