@@ -18,19 +18,24 @@ import pyarrow.compute as pc
 
 from raycollect.archive import CHECKSUM_SUFFIX
 from raycollect.config import WorkflowConfig
+from raycollect.manifest.schema import PLAN_FIELDS
 from raycollect.matrix import ArchiveMatrix, MatrixEntry, load_matrix
 from raycollect.selection import Series, resolve
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
+
+
+def _planned(f: pa.Field) -> pa.Field:
+    """A plan row's field as the planner holds it: categories dictionary-encoded (a few bytes a row), the key and
+    the period as they are; only ``interval`` may be null (types without an interval folder)."""
+    kind = f.type if f.name in ("key", "period") else _DICT
+    return pa.field(f.name, kind, nullable=f.name == "interval")
+
+
 PLAN_SCHEMA = pa.schema(
     [
-        pa.field("market", _DICT, nullable=False),
-        pa.field("data_type", _DICT, nullable=False),
-        pa.field("partition", _DICT, nullable=False),
-        pa.field("symbol", _DICT, nullable=False),
-        pa.field("interval", _DICT),  # null for types without an interval folder
-        pa.field("period", pa.date32(), nullable=False),  # the day, or the first day of the month
-        pa.field("key", pa.string(), nullable=False),
+        *(_planned(f) for f in PLAN_FIELDS),  # market, data_type, partition, symbol, interval, period (the day, or
+        # the first day of the month), key
         pa.field("checksum_key", pa.string(), nullable=False),
         pa.field("target", pa.string(), nullable=False),  # relative to output_directory; mirrors the key
         # A daily file planned only to stand in for its month's monthly file, should discovery find that

@@ -291,9 +291,10 @@ class Run:
         self.progress.add(table.num_rows, self.tally.bytes - before, batch.get("failed", 0),
                           transferred=self.tally.tried - tried)
         if shard is not None:
+            node = table["node_id"][0].as_py() if table.num_rows else None  # one actor ran the shard (None: lost)
             self.metrics.record_event("shard_completed", run_id=self.run_id, shard_id=shard.shard_id,
                                       attempt=shard.attempt, files=table.num_rows, bytes=self.tally.bytes - before,
-                                      **dict(batch))
+                                      node_id=node, **dict(batch))
 
     def _finish(self, started: dt.datetime, seconds: float, error: str | None) -> RunResult:
         import ray

@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 
 from raycollect.atomic import write_text
+from raycollect.manifest.schema import PLAN_FIELDS
 from raycollect.manifest.writer import atomic_write
 
 ConversionStatus = Literal["converted", "skipped", "failed", "superseded"]
@@ -34,8 +35,7 @@ CONVERSION_STATUSES: tuple[str, ...] = get_args(ConversionStatus)
 TS = pa.timestamp("us", tz="UTC")
 
 CONVERSION_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("market", pa.string()), ("data_type", pa.string()), ("partition", pa.string()),
-    ("symbol", pa.string()), ("interval", pa.string()), ("period", pa.date32()), ("key", pa.string()),
+    ("run_id", pa.string()), *PLAN_FIELDS,  # the plan row: market, data_type, partition, symbol, interval, period, key
     ("sha256", pa.string()), ("source_path", pa.string()),
     ("table_name", pa.string()),  # the silver table (<market>_<data_type>)
     ("output_path", pa.string()),  # the data file written for it (the first, when its rows span two months)

@@ -23,8 +23,8 @@ from raycollect.workflow import ArchiveCollectionWorkflow
 
 
 class NodeKiller(MetricsCollector):
-    """Removes one downloader node once 8 shards are done and that node has a ready actor, while shards are
-    still left to hand out, so its actors hold or are handed shards that must be requeued.
+    """Removes one downloader node once 8 shards are done and that node has completed one of them, while shards
+    are still left to hand out, so its actors hold or are handed shards that must be requeued.
 
     A fast engine finishes one-file shards on the first node before the other node's actors are ready (on a
     loaded machine, seconds later): until they are, each completed shard holds the driver for
@@ -37,6 +37,7 @@ class NodeKiller(MetricsCollector):
         self.killed_after: int | None = None  # shards completed when the node was removed
         self.ready_nodes: set[str] = set()
         self.victim_pids: list[int] = []  # the node's ready actors' processes
+        self.victim_done = False  # a shard completed on the node
 
     def record_event(self, name: str, **fields: object) -> None:
         if name == "dispatch_finished":
@@ -46,7 +47,10 @@ class NodeKiller(MetricsCollector):
             self.victim_pids = [a["pid"] for a in fields["actors"]  # type: ignore[attr-defined]
                                 if a["node_id"] == self.node.node_id]  # type: ignore[attr-defined]
         self.shards += name == "shard_completed"
-        victim_ready = self.node.node_id in self.ready_nodes  # type: ignore[attr-defined]
+        if name == "shard_completed" and fields.get("node_id") == self.node.node_id:  # type: ignore[attr-defined]
+            self.victim_done = True
+        # Ready, and one shard done there: its files are in the manifest before it goes (both nodes collected).
+        victim_ready = self.node.node_id in self.ready_nodes and self.victim_done  # type: ignore[attr-defined]
         if self.shards >= 8 and not self.done and victim_ready:
             self.done = True
             self.killed_node_id = self.node.node_id  # type: ignore[attr-defined]
