@@ -72,3 +72,30 @@ def one_line_zip(name: str, size: int = 1 << 30) -> bytes:
     offset = len(local) + len(member) + len(body)
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(member), offset, 0)
     return local + member + bytes(body) + central + member + end
+
+
+def zip_of(members: dict[str, bytes | str]) -> bytes:
+    """A zip holding ``members`` (name -> content), none of them compressed specially: odd archives for tests."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def hashed_ranges(monkeypatch: Any) -> list[tuple[int, int]]:
+    """Every range the curl engine feeds to a digest, in the order it does (one object per test)."""
+    import raycollect.downloaders.curl as curl_engine
+
+    ranges: list[tuple[int, int]] = []
+    original = curl_engine._Object.hash_range
+
+    def record(self: Any, start: int, end: int, buf: bytearray) -> None:
+        ranges.append((start, end))
+        return original(self, start, end, buf)
+
+    monkeypatch.setattr(curl_engine._Object, "hash_range", record)
+    return ranges

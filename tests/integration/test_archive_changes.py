@@ -4,10 +4,8 @@ files, found by `sync`'s listing (no GET of what did not change), healed, and to
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import time
-import zipfile
 from pathlib import Path
 
 import boto3
@@ -20,6 +18,7 @@ from raycollect.cli.main import main
 from raycollect.listing import REMOVED_ERROR
 from raycollect.manifest.writer import files_glob
 from raycollect.workflow import ArchiveCollectionWorkflow
+from tests.helpers import zip_of
 from tests.integration.silver_helpers import candles, collect, own_series, publish, publish_zip, sql
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
@@ -129,20 +128,12 @@ def test_sync_recollects_republished_flags_removed_collects_late_and_status_tell
     assert json.loads(capsys.readouterr().out)[4]["condition"] == "collected"
 
 
-def _zip(members: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in members.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
 def test_odd_files_are_quarantined_with_their_reason_and_never_reach_silver(archive, tmp_path, capsys):
     sym = "ZZODDUSDT"
     good, two, empty, misnamed = MARCH[:4]
     publish(archive, key(sym, good), candles(good, 24))
-    publish_zip(archive, key(sym, two), _zip({"a.csv": candles(two, 24), "b.csv": candles(two, 24)}))  # #449
-    publish_zip(archive, key(sym, empty), _zip({}))
+    publish_zip(archive, key(sym, two), zip_of({"a.csv": candles(two, 24), "b.csv": candles(two, 24)}))  # #449
+    publish_zip(archive, key(sym, empty), zip_of({}))
     publish(archive, key(sym, misnamed), candles(misnamed, 24))
     s3 = boto3.client("s3", endpoint_url=archive.endpoint_url, region_name="us-east-1",
                       config=Config(signature_version=UNSIGNED))

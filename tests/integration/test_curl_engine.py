@@ -22,6 +22,7 @@ import raycollect.downloaders.curl as curl_engine
 from raycollect.downloaders import DownloaderSettings, make_downloader
 from raycollect.mirror import REAL_KEYS
 from tests.fault_proxy import FaultProxy, Rule
+from tests.helpers import hashed_ranges
 
 pytestmark = pytest.mark.integration
 BIG = next(k for k in REAL_KEYS if "aggTrades" in k)  # 1,327,162 bytes
@@ -91,19 +92,6 @@ def test_a_refused_key_and_an_unwritable_destination_are_outcomes(archive, tmp_p
     assert got["../etc/passwd"].error == "internal error (please report): ValueError: unsafe object key '../etc/passwd'"
     assert got[BIG].transient is False and "No such file or directory" in got[BIG].error
     assert not os.path.exists(tmp_path / "x")
-
-
-def hashed_ranges(monkeypatch) -> list[tuple[int, int]]:
-    """Every range the engine feeds to a digest, in the order it does (one object per test)."""
-    ranges: list[tuple[int, int]] = []
-    original = curl_engine._Object.hash_range
-
-    def record(self, start, end, buf):
-        ranges.append((start, end))
-        return original(self, start, end, buf)
-
-    monkeypatch.setattr(curl_engine._Object, "hash_range", record)
-    return ranges
 
 
 def test_an_error_body_is_never_hashed_even_a_large_one(archive, tmp_path, monkeypatch):

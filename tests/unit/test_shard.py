@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
-import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from raycollect.mirror.generate import zip_bytes
 from raycollect.shard import process_shard
 from raycollect.staging import StagingArea
 from raycollect.storage import LocalStorage
+from tests.helpers import zip_of
 
 KEY = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip"
 NAME = KEY.rsplit("/", 1)[1]
@@ -142,17 +141,9 @@ def test_a_sidecar_that_stays_malformed_in_another_way_fails_the_file(tmp_path):
     assert final_files(tmp_path) == {}
 
 
-def _zip_of(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize(("payload", "reason"), [
-    (_zip_of({"a.csv": b"1\n", "b.csv": b"2\n"}), "holds 2 files ('a.csv', 'b.csv'), not one"),
-    (_zip_of({}), "empty zip: it holds no file"),
+    (zip_of({"a.csv": b"1\n", "b.csv": b"2\n"}), "holds 2 files ('a.csv', 'b.csv'), not one"),
+    (zip_of({}), "empty zip: it holds no file"),
     (b"", "empty file: 0 bytes, not a zip"),
     (b"<html>not a zip</html>", "cannot be opened as a zip: File is not a zip file"),
 ])  # fmt: skip
@@ -166,7 +157,7 @@ def test_a_verified_zip_that_is_not_one_usable_file_is_quarantined_with_its_reas
 
 
 def test_a_zip_whose_one_file_is_empty_is_data_not_quarantined(tmp_path):
-    empty = _zip_of({NAME[:-4] + ".csv": b""})  # a day with no rows: silver reports it as an empty file
+    empty = zip_of({NAME[:-4] + ".csv": b""})  # a day with no rows: silver reports it as an empty file
     row, _, _ = run(tmp_path, [empty], [f"{hashlib.sha256(empty).hexdigest()}  {NAME}\n".encode()])
     assert row["status"] == "success" and final_files(tmp_path)[KEY] == empty
 
@@ -174,7 +165,7 @@ def test_a_zip_whose_one_file_is_empty_is_data_not_quarantined(tmp_path):
 def test_a_quarantined_file_leaves_the_earlier_verified_copy_at_its_target(tmp_path):
     (tmp_path / KEY).parent.mkdir(parents=True)
     (tmp_path / KEY).write_bytes(ZIP)
-    two = _zip_of({"a.csv": b"1\n", "b.csv": b"2\n"})
+    two = zip_of({"a.csv": b"1\n", "b.csv": b"2\n"})
     sidecar = f"{hashlib.sha256(two).hexdigest()}  {NAME}\n".encode()
     row, _, _ = run(tmp_path, [two], [sidecar], verify_existing=True)
     assert (row["status"], row["previous_sha256"]) == ("quarantined", DIGEST)

@@ -16,6 +16,7 @@ import pytest
 import raycollect.downloaders.curl as curl_engine
 from raycollect.downloaders import DownloaderSettings, make_downloader
 from raycollect.mirror import REAL_KEYS
+from tests.helpers import hashed_ranges
 
 BIG = next(k for k in REAL_KEYS if "aggTrades" in k)  # 1,327,162 bytes
 TRUTH = (Path(__file__).resolve().parents[3] / "raycollect" / "fixtures" / "binance-real" / BIG).read_bytes()
@@ -128,19 +129,6 @@ def test_an_answer_shorter_than_its_content_range_is_transient_never_padded(shor
     d.close()
     assert (out.ok, out.transient, out.error) == (
         False, True, f"{key}: 10 bytes in an answer whose Content-Range says bytes 0-9/20")
-
-
-def hashed_ranges(monkeypatch) -> list[tuple[int, int]]:
-    """Every range the engine feeds to a digest, in the order it does (one object per test)."""
-    ranges: list[tuple[int, int]] = []
-    original = curl_engine._Object.hash_range
-
-    def record(self, start, end, buf):
-        ranges.append((start, end))
-        return original(self, start, end, buf)
-
-    monkeypatch.setattr(curl_engine._Object, "hash_range", record)
-    return ranges
 
 
 @pytest.mark.parametrize("part_bytes", [32 << 20, 300_000], ids=["one request", "five parts"])
