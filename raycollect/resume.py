@@ -5,12 +5,12 @@ state, raycollect.manifest.state) says ``success`` or ``skipped`` (or ``removed`
 verified checksum, the file at its target has the size that row recorded, (with verification on) its
 sidecar has one of the two sizes a valid sidecar for that name can have, and, when the plan carries the
 archive's listing (discovery, sync), the listing's size, ETag and LastModified match the state's. A
-damaged sidecar (another size) sends the file to
-re-verification, which replaces it; a same-size damage is found by ``raycollect verify``, which reads
-every sidecar. A file found at its target with no such row is not trusted blindly: it is sent to an
-actor flagged ``verify_existing``, which compares it with the archive's current ``.CHECKSUM`` and skips
-it only on a match. ``force_redownload`` (or ``enable_resume: false``) skips nothing. With ``reverify``,
-collected files go to actors flagged ``verify_existing`` too.
+damaged sidecar (another size) sends the file to re-verification, which replaces it; a same-size damage
+is found by ``raycollect verify``, which reads every sidecar. A file found at its target with no such row
+is not trusted blindly: it is sent to an actor flagged ``verify_existing``, which compares it with the
+archive's current ``.CHECKSUM`` and skips it only on a match. ``force_redownload`` (or
+``enable_resume: false``) skips nothing. With ``reverify``, collected files go to actors flagged
+``verify_existing`` too.
 
 Cost: plan batches arrive in key order and the state file is sorted by key, so the two are merge-joined
 with one forward pass over the state (memory: one plan batch plus one state batch); the destination is
