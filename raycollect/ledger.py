@@ -205,7 +205,7 @@ ORDER BY d.market, d.data_type, d.symbol, d.interval, d.day
 """
 
 
-def summaries(days: pa.Table, *, today: dt.date) -> list[str]:
+def summaries(days: pa.Table) -> list[str]:
     """One line per series that a person reads first, e.g. ``spot klines BTCUSDT 1m: 2017-08-17..2026-12-04,
     3,032 days collected, 2 holes (2018-02-08..09), 1 re-published (2023-04-13), fresh``."""
     lines: list[str] = []

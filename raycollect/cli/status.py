@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         pq.write_table(days, args.output, compression="zstd")
         print(f"{days.num_rows:,} rows written to {args.output}")
     else:
-        text = _render(days, args.format, today)
+        text = _render(days, args.format)
         if args.output:
             with open(args.output, "w", encoding="utf-8") as fh:
                 fh.write(text + "\n")
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(days: Any, fmt: str, today: dt.date) -> str:
+def _render(days: Any, fmt: str) -> str:
     from raycollect.cli.manifest import render
     from raycollect.ledger import ranges_table, summaries
     from raycollect.manifest import table_rows
@@ -92,7 +92,7 @@ def _render(days: Any, fmt: str, today: dt.date) -> str:
     from raycollect.cli._table import format_table
 
     ranges = ranges_table(days)
-    lines = summaries(days, today=today)
+    lines = summaries(days)
     if ranges:
         lines += ["", format_table(ranges, list(ranges[0]))]
     return "\n".join(lines)
