@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from raycollect.manifest.schema import ARCHIVE_FIELDS, COLLECTED, QUARANTINED, STATE_SCHEMA
+from raycollect.manifest.schema import ARCHIVE_FIELDS, COLLECTED, QUARANTINED, REMOVED, STATE_SCHEMA
 from raycollect.manifest.state import State
 from raycollect.manifest.writer import Publish, atomic_write
 
@@ -132,7 +132,7 @@ def split_removed(unlisted: pa.Table, state: State | None) -> tuple[pa.Table, pa
     gone = facts.filter(pc.is_in(facts["status"], value_set=pa.array([*COLLECTED, QUARANTINED])))
     flagged = facts.filter(pc.invert(pc.is_in(facts["status"], value_set=pa.array([*COLLECTED, QUARANTINED]))))
     is_gone = pc.is_in(unlisted["key"], value_set=gone["key"])
-    is_flagged = pc.is_in(unlisted["key"], value_set=flagged.filter(pc.equal(flagged["status"], "removed"))["key"])
+    is_flagged = pc.is_in(unlisted["key"], value_set=flagged.filter(pc.equal(flagged["status"], REMOVED))["key"])
     removed = unlisted.filter(is_gone)
     at = pc.index_in(removed["key"], value_set=gone["key"])
     for name in ("size_bytes", "sha256", "expected_sha256", "checksum_verified",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raycollect.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED
+from raycollect.manifest.schema import Status
 from raycollect.models import DataZone, IngestionMetadata
 from raycollect.progress import human_bytes
 
@@ -43,7 +44,7 @@ class RunResult:
     def zones(self) -> tuple[str, ...]:
         """The zones this run wrote: bronze (verified zips) when it committed files, silver (typed Parquet)
         when it converted some."""
-        wrote = [DataZone.BRONZE.value] if self.counts.get("success", 0) else []
+        wrote = [DataZone.BRONZE.value] if self.counts.get(Status.SUCCESS, 0) else []
         if self.conversion is not None and self.conversion.wrote:
             wrote.append(DataZone.SILVER.value)
         return tuple(wrote)
@@ -54,10 +55,10 @@ class RunResult:
             return EXIT_INTERRUPTED
         if self.error:
             return EXIT_UNEXPECTED
-        failed = self.counts.get("failed", 0) + self.counts.get("quarantined", 0) + (
-            self.counts.get("missing", 0) if self.strict else 0)
+        failed = self.counts.get(Status.FAILED, 0) + self.counts.get(Status.QUARANTINED, 0) + (
+            self.counts.get(Status.MISSING, 0) if self.strict else 0)
         if self.conversion is not None:
-            failed += self.conversion.counts.get("failed", 0)
+            failed += self.conversion.counts.get(Status.FAILED, 0)
         return EXIT_FAILED if failed else EXIT_OK
 
     @property
@@ -72,15 +73,15 @@ class RunResult:
         if self.tried is not None:
             return self.tried
         c = self.counts
-        return c.get("success", 0) + c.get("failed", 0) + c.get("missing", 0)
+        return c.get(Status.SUCCESS, 0) + c.get(Status.FAILED, 0) + c.get(Status.MISSING, 0)
 
     def to_seed_dict(self) -> dict[str, Any]:
         c = self.counts
-        stats = {"total_tasks": self.planned, "successful_tasks": c.get("success", 0),
-                 "failed_tasks": c.get("failed", 0), "skipped_tasks": c.get("skipped", 0),
-                 "missing_tasks": c.get("missing", 0), "total_bytes": self.total_bytes,
+        stats = {"total_tasks": self.planned, "successful_tasks": c.get(Status.SUCCESS, 0),
+                 "failed_tasks": c.get(Status.FAILED, 0), "skipped_tasks": c.get(Status.SKIPPED, 0),
+                 "missing_tasks": c.get(Status.MISSING, 0), "total_bytes": self.total_bytes,
                  "processing_time_seconds": round(self.seconds, 3)}
-        done = c.get("success", 0) + c.get("skipped", 0)
+        done = c.get(Status.SUCCESS, 0) + c.get(Status.SKIPPED, 0)
         out: dict[str, Any] = {
             "status": self.status, "metadata": self.metadata, "collection_stats": stats,
             "success_rate": round(100.0 * done / self.planned, 2) if self.planned else 100.0,
@@ -89,8 +90,8 @@ class RunResult:
             "manifest_directory": self.manifest_directory, "exit_code": self.exit_code,
             "failures": list(self.failures[:20]), "missing": list(self.missing[:20]), "notes": list(self.notes),
             "per_node": {k: dict(v) for k, v in self.per_node.items()}, "superseded": list(self.superseded),
-            "archive_changes": {"republished": self.republished, "removed": c.get("removed", 0),
-                                "quarantined": c.get("quarantined", 0)},
+            "archive_changes": {"republished": self.republished, "removed": c.get(Status.REMOVED, 0),
+                                "quarantined": c.get(Status.QUARANTINED, 0)},
         }  # fmt: skip
         if self.discovery is not None:
             out["discovery"] = dict(self.discovery)

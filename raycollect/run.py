@@ -23,7 +23,7 @@ from raycollect.listing import REMOVED_ERROR, split_removed, write_snapshot
 from raycollect.manifest import ManifestWriter, new_run_id, write_ingestion_metadata, write_run_record
 from raycollect.manifest.query import superseded_daily
 from raycollect.manifest.rows import RowBuilder
-from raycollect.manifest.schema import REMOVED
+from raycollect.manifest.schema import REMOVED, Status
 from raycollect.manifest.state import State, refresh
 from raycollect.manifest.store import ManifestStore
 from raycollect.matrix import load_matrix
@@ -197,7 +197,7 @@ class Run:
         if self.sync:
             self.progress.add(unlisted.num_rows, 0, 0, transferred=0)
         else:
-            self._record(self.rows.rows(unlisted, status="missing", error="not listed in the archive (discovery)"))
+            self._record(self.rows.rows(unlisted, status=Status.MISSING, error="not listed in the archive (discovery)"))
 
     def _shards(self, batches: Iterator[pa.RecordBatch | pa.Table], resume: Resume) -> Iterator[Any]:
         """Shards of ``batch_size`` files to fetch; skipped files are recorded on the way."""
@@ -212,9 +212,9 @@ class Run:
                 return
             todo, restated, learned = resume.split(batch)
             if learned.num_rows:  # skipped, with facts from the archive's listing that the state lacks
-                self._record(self.rows.rows(learned, status="skipped"))
+                self._record(self.rows.rows(learned, status=Status.SKIPPED))
             if restated.num_rows:  # skipped with nothing new: counted, not written (the state says it all)
-                self.tally.counts["skipped"] += restated.num_rows
+                self.tally.counts[Status.SKIPPED] += restated.num_rows
                 self.progress.add(restated.num_rows, 0, 0, transferred=0)
             if todo.num_rows:
                 pending.append(todo)
@@ -288,7 +288,7 @@ class Run:
         self.writer.add(table)
         before, tried = self.tally.bytes, self.tally.tried
         batch = self.tally.add(table)
-        self.progress.add(table.num_rows, self.tally.bytes - before, batch.get("failed", 0),
+        self.progress.add(table.num_rows, self.tally.bytes - before, batch.get(Status.FAILED, 0),
                           transferred=self.tally.tried - tried)
         if shard is not None:
             node = table["node_id"][0].as_py() if table.num_rows else None  # one actor ran the shard (None: lost)
@@ -316,7 +316,7 @@ class Run:
         finished = dt.datetime.now(dt.timezone.utc)
         config_json = json.dumps(cfg.to_dict(), sort_keys=True)
         metadata = result.metadata.model_copy(update={
-            "status": status, "updated_at": finished, "records_processed": c["success"] + c["skipped"],
+            "status": status, "updated_at": finished, "records_processed": c[Status.SUCCESS] + c[Status.SKIPPED],
             "bytes_processed": self.tally.bytes, "errors": [f"{k}: {e}" for k, e in self.tally.failures[:100]],
             "source_files": [], "output_files": [],
         })
@@ -324,8 +324,9 @@ class Run:
         publish = self.store.publish
         write_run_record(self.mdir, run_id, {
             "status": status, "started_at": started, "finished_at": finished, "seconds": seconds,
-            "planned": self.planned, "success": c["success"], "skipped": c["skipped"], "missing": c["missing"],
-            "failed": c["failed"], "bytes": self.tally.bytes, "exit_code": result.exit_code,
+            "planned": self.planned, "success": c[Status.SUCCESS], "skipped": c[Status.SKIPPED],
+            "missing": c[Status.MISSING], "failed": c[Status.FAILED], "bytes": self.tally.bytes,
+            "exit_code": result.exit_code,
             "downloader": cfg.downloader, "actors": self.actors_started,
             "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16], "config_json": config_json,
             "raycollect_version": __version__, "ray_version": ray.__version__,
@@ -370,7 +371,7 @@ class _RunSink:
         self.w._record(table, shard=shard)
 
     def on_lost(self, shard: Any, reason: str) -> None:
-        self.w._record(self.w.rows.rows(shard.rows, status="failed", error=reason, attempts=shard.attempt),
+        self.w._record(self.w.rows.rows(shard.rows, status=Status.FAILED, error=reason, attempts=shard.attempt),
                        shard=shard)
 
     def on_actors(self, infos: list[dict[str, Any]]) -> None:

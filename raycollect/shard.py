@@ -31,7 +31,7 @@ import pyarrow as pa
 from raycollect.checksum import ChecksumFormatError, SidecarNamesOther, parse_checksum, sha256_file
 from raycollect.downloaders.base import Downloader, Outcome, check_key
 from raycollect.downloaders.retry import FILE_ATTEMPTS, MISMATCH_REFETCHES, backoff
-from raycollect.manifest.schema import QUARANTINED, RESULT_SCHEMA, Status
+from raycollect.manifest.schema import RESULT_SCHEMA, Status
 from raycollect.staging import StagingArea, remove_tree
 from raycollect.storage import BaseStorage
 from raycollect.zipcheck import QUARANTINE_DIR, zip_problem
@@ -106,7 +106,7 @@ def _prepare(f: _File, index: int, storage: BaseStorage, stage: Path) -> None:
         check_key(f.checksum_key)
         storage.check(f.target)
     except Exception as exc:  # noqa: BLE001 - a bad target is this file's failure, not the shard's
-        _finish(f, "failed", error=f"refused: {exc}")
+        _finish(f, Status.FAILED, error=f"refused: {exc}")
         return
     name = posixpath.basename(f.target)
     f.tmp = stage / f"{index:05d}-{name}"
@@ -159,9 +159,9 @@ def _check_existing(files: list[_File], downloader: Downloader, storage: BaseSto
             if storage.read_sidecar(f.target, stage) != f.sidecar_bytes:
                 storage.commit_sidecar(f.tmp_sum, f.target)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - a failed repair is this file's failure
-            _finish(f, "failed", size=size, sha=digest, error=f"repairing the local sidecar failed: {exc}"[:500])
+            _finish(f, Status.FAILED, size=size, sha=digest, error=f"repairing the local sidecar failed: {exc}"[:500])
             continue
-        _finish(f, "skipped", size=size, sha=digest, verified=True)
+        _finish(f, Status.SKIPPED, size=size, sha=digest, verified=True)
 
 
 def _download(files: list[_File], downloader: Downloader, storage: BaseStorage, verify: bool,
@@ -190,7 +190,7 @@ def _retry_or_fail(f: _File, error: str, transient: bool, **facts: Any) -> None:
     if transient and f.attempts < FILE_ATTEMPTS:
         f.last_error = error
     else:
-        _finish(f, "failed", error=error, **facts)
+        _finish(f, Status.FAILED, error=error, **facts)
 
 
 def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify: bool) -> None:
@@ -205,7 +205,7 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
             return
         if not out.ok:
             if out.missing:
-                _finish(f, "missing", error="not in the archive (404 NoSuchKey)")
+                _finish(f, Status.MISSING, error="not in the archive (404 NoSuchKey)")
             else:
                 _retry_or_fail(f, out.error or "transfer failed", out.transient)
             return
@@ -226,7 +226,7 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
             f.last_error = error
             f.zip_digest = f.zip_size = f.expected = f.sidecar_bytes = None  # both fetched again
         else:
-            _finish(f, "failed", error=error, **facts)
+            _finish(f, Status.FAILED, error=error, **facts)
         return
     problem = zip_problem(f.tmp)  # type: ignore[arg-type]
     if problem is not None:  # the bytes are the archive's, and unusable: kept aside, never at the target
@@ -235,9 +235,9 @@ def _settle(f: _File, outcomes: dict[str, Outcome], storage: BaseStorage, verify
     try:
         storage.commit(f.tmp, f.target, f.tmp_sum if verify else None)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a failed rename/upload is this file's failure
-        _finish(f, "failed", error=f"commit to the destination failed: {exc}"[:500], **facts)
+        _finish(f, Status.FAILED, error=f"commit to the destination failed: {exc}"[:500], **facts)
         return
-    _finish(f, "success", size=f.zip_size, sha=f.zip_digest, verified=verify)
+    _finish(f, Status.SUCCESS, size=f.zip_size, sha=f.zip_digest, verified=verify)
 
 
 def _quarantine(f: _File, storage: BaseStorage, reason: str, *, verified: bool = False) -> None:
@@ -250,6 +250,6 @@ def _quarantine(f: _File, storage: BaseStorage, reason: str, *, verified: bool =
         storage.check(where)
         storage.commit(f.tmp, where, sidecar)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a failed rename/upload is this file's failure
-        _finish(f, "failed", error=f"{reason}; keeping it in quarantine failed: {exc}"[:500], **facts)
+        _finish(f, Status.FAILED, error=f"{reason}; keeping it in quarantine failed: {exc}"[:500], **facts)
         return
-    _finish(f, QUARANTINED, verified=verified, error=f"{reason} (kept at {where})"[:500], **facts)
+    _finish(f, Status.QUARANTINED, verified=verified, error=f"{reason} (kept at {where})"[:500], **facts)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect.manifest.schema import Status
+
 SAMPLE = 1000  # failures and missing keys kept for the summary and the seed's metadata
 
 
@@ -38,8 +40,8 @@ class RunTally:
             batch[item["values"]] += item["counts"]
         self.counts.update(batch)
         self.tried += int(pc.sum(pc.greater(pc.fill_null(table["attempts"], 0), 0)).as_py() or 0)
-        if batch.get("success"):
-            ok = pc.equal(table["status"], "success")
+        if batch.get(Status.SUCCESS):
+            ok = pc.equal(table["status"], Status.SUCCESS)
             self.bytes += int(pc.sum(pc.filter(table["size_bytes"], ok)).as_py() or 0)
             if "previous_sha256" in table.column_names:
                 self.republished += int(pc.sum(pc.and_(ok, pc.is_valid(table["previous_sha256"]))).as_py() or 0)
@@ -51,10 +53,10 @@ class RunTally:
                     acc = self.per_node.setdefault(row["node_id"], [0, 0])
                     acc[0] += row["key_count"]
                     acc[1] += row["size_bytes_sum"] or 0
-        if batch.get("failed") and len(self.failures) < SAMPLE:
-            bad = table.filter(pc.equal(table["status"], "failed")).slice(0, SAMPLE - len(self.failures))
+        if batch.get(Status.FAILED) and len(self.failures) < SAMPLE:
+            bad = table.filter(pc.equal(table["status"], Status.FAILED)).slice(0, SAMPLE - len(self.failures))
             self.failures += [(r["key"], r["error"] or "") for r in bad.select(["key", "error"]).to_pylist()]
-        if batch.get("missing") and len(self.missing) < SAMPLE:
-            gone = table.filter(pc.equal(table["status"], "missing")).slice(0, SAMPLE - len(self.missing))
+        if batch.get(Status.MISSING) and len(self.missing) < SAMPLE:
+            gone = table.filter(pc.equal(table["status"], Status.MISSING)).slice(0, SAMPLE - len(self.missing))
             self.missing += gone["key"].to_pylist()
         return batch

@@ -10,19 +10,32 @@ adding a column is one line here.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from enum import Enum
 
 import pyarrow as pa
 
-Status = Literal["success", "skipped", "missing", "failed", "quarantined", "removed"]
-STATUSES: tuple[str, ...] = get_args(Status)
+
+class Status(str, Enum):
+    """What became of a planned file in a run: the ``status`` column of a manifest row holds its value."""
+
+    SUCCESS = "success"  # fetched, verified, committed
+    SKIPPED = "skipped"  # already collected and verified (or matched the archive's current sidecar)
+    MISSING = "missing"  # not in the archive (404, or not listed)
+    FAILED = "failed"  # given up on, with the reason
+    #: A zip that matched its sidecar but is not a usable archive file (cannot be opened, no file, two files), or
+    #: a sidecar that names another file: kept in the quarantine folder, never at its target, never converted.
+    QUARANTINED = "quarantined"
+    #: A collected file the archive no longer lists: the local copy is kept, and flagged.
+    REMOVED = "removed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 #: Statuses that mean "collected": the file is at its target and (with verification) matched its sidecar.
-COLLECTED: tuple[str, ...] = ("success", "skipped")
-#: A zip that matched its sidecar but is not a usable archive file (cannot be opened, empty, two members), or a
-#: sidecar that names another file: kept in the quarantine folder, never at its target, never converted.
-QUARANTINED: Status = "quarantined"
-#: A collected file the archive no longer lists: the local copy is kept, and flagged.
-REMOVED: Status = "removed"
+COLLECTED: tuple[str, ...] = (Status.SUCCESS.value, Status.SKIPPED.value)
+QUARANTINED, REMOVED = Status.QUARANTINED, Status.REMOVED
 
 TS = pa.timestamp("us", tz="UTC")
 
