@@ -28,6 +28,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 from urllib.parse import quote
 
@@ -259,15 +260,16 @@ class CurlDownloader:
         written = req.close_sink()
         obj = req.obj
         obj.active -= 1
-        verdict = None if obj.failed is not None else self._verdict(req, error, written)
-        if verdict == "retry":
+        verdict = _Verdict(_Next.IN) if obj.failed is not None else self._verdict(req, error, written)
+        if verdict.next is _Next.RETRY:
+            self._backoff(req, verdict.retry_after)
             return queue.append(req)  # still outstanding
         obj.outstanding -= 1
         if obj.failed is not None:
             return _release(obj)
-        if isinstance(verdict, Outcome):
-            return self._fail(obj, verdict, outcomes)
-        if verdict == "whole":  # 416 to the ranged first GET: an empty object; ask for it whole
+        if verdict.next is _Next.FAILED:
+            return self._fail(obj, verdict.outcome, outcomes)  # type: ignore[arg-type]
+        if verdict.next is _Next.WHOLE:  # 416 to the ranged first GET: an empty object; ask for it whole
             obj.outstanding += 1
             return queue.append(_Request(obj, 0, None))
         if req.offset == 0:  # obj.size is the answer's total (see _verdict)
@@ -292,45 +294,42 @@ class CurlDownloader:
         self._hash_ready(obj)
         finishing.append(obj)
 
-    def _verdict(self, req: _Request, error: tuple[int, str] | None, written: int) -> str | Outcome | None:
-        """None (the bytes are in), "retry", "whole", or the object's failed Outcome."""
+    def _verdict(self, req: _Request, error: tuple[int, str] | None, written: int) -> _Verdict:
+        """What one finished request means (no side effect but the object's size, once its first answer says)."""
         key = req.obj.key
         if error is not None:
             return self._curl_error(req, *error)
         status = req.status
         if status == 416 and req.offset == 0 and req.length is not None:
-            return "whole"
+            return _Verdict(_Next.WHOLE)
         if status in (200, 206):
             if req.offset and written != req.length:
-                return Outcome(False, error=f"part at byte {req.offset} of {key}: {written} of {req.length} bytes",
-                               transient=True)
+                return _failed(f"part at byte {req.offset} of {key}: {written} of {req.length} bytes")
             if req.offset == 0:
                 total = _total_size(status, req.headers, written)
                 if written != min(total, req.length or total):
-                    return Outcome(False, error=f"{key}: {written} bytes in an answer whose Content-Range says "
-                                                f"{req.headers.get('content-range')}", transient=True)
+                    return _failed(f"{key}: {written} bytes in an answer whose Content-Range says "
+                                   f"{req.headers.get('content-range')}")
                 req.obj.size = total
-            return None
+            return _Verdict(_Next.IN)
         if status in RETRY_STATUSES and req.tries < ENGINE_ATTEMPTS:
-            self._backoff(req, req.headers.get("retry-after"))
-            return "retry"
-        verdict = classify_status(status)
-        if verdict == "missing":
-            return Outcome(False, missing=True, error=f"NoSuchKey: {key}")
+            return _Verdict(_Next.RETRY, retry_after=req.headers.get("retry-after"))
+        kind = classify_status(status)
+        if kind == "missing":
+            return _Verdict(_Next.FAILED, Outcome(False, missing=True, error=f"NoSuchKey: {key}"))
         # 412: the object changed between its parts (If-Match): a fresh round fetches the new version whole.
-        return Outcome(False, error=f"HTTP {status} for {key}", transient=verdict == "transient" or status == 412)
+        return _failed(f"HTTP {status} for {key}", transient=kind == "transient" or status == 412)
 
-    def _curl_error(self, req: _Request, code: int, message: str) -> str | Outcome:
+    def _curl_error(self, req: _Request, code: int, message: str) -> _Verdict:
         """A libcurl error (classified in raycollect.downloaders.retry): a retry, or an outcome naming its cause."""
         kind = classify_curl(code, message)
         if kind == "connect" and req.tries < ENGINE_ATTEMPTS:
-            self._backoff(req, None)
-            return "retry"
+            return _Verdict(_Next.RETRY)
         if kind == "write":  # libcurl could not write into our file: say why, as the other engines do
-            return Outcome.failure(_write_cause(req.obj.dst, message))
+            return _Verdict(_Next.FAILED, Outcome.failure(_write_cause(req.obj.dst, message)))
         if kind == "timeout" and "onnect" not in message:  # a connect timeout says so itself
             message = f"timed out after {self.s.timeout_seconds}s (timeout_seconds)"
-        return Outcome(False, error=f"curl error {code}: {message}"[:500], transient=True)
+        return _failed(f"curl error {code}: {message}"[:500])
 
     def _hash_arrived(self, req: _Request) -> None:
         """Hand the bytes of a running request that extend the object's hashed prefix to the hashing thread."""
@@ -362,6 +361,26 @@ class CurlDownloader:
         outcomes[obj.key] = outcome
         if on_done is not None:
             on_done(obj.key, outcome.size)
+
+
+class _Next(Enum):
+    """What follows a finished request."""
+
+    IN = "in"  # its bytes are in: more parts, the digest, or nothing yet
+    RETRY = "retry"  # ask again, after a backoff (inside the engine)
+    WHOLE = "whole"  # a 416 to the ranged first GET (an empty object): ask for it whole
+    FAILED = "failed"  # the object's outcome is a failure (``_Verdict.outcome``)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    next: _Next
+    outcome: Outcome | None = None
+    retry_after: str | None = None  # the server's Retry-After, for the backoff of a retry
+
+
+def _failed(error: str, *, transient: bool = True) -> _Verdict:
+    return _Verdict(_Next.FAILED, Outcome(False, error=error, transient=transient))
 
 
 @dataclass(eq=False)
