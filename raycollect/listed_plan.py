@@ -108,9 +108,10 @@ class ListedPlan:
         sums = pa.concat_tables([s for _, s in listed]) if listed else LISTED_SCHEMA.empty_table()
         zip_keys = zips["key"].combine_chunks()
         is_listed = pc.is_in(plan["key"], value_set=zip_keys)
-        self._note_junk(zip_keys, plan["key"])
+        planned = pc.is_in(zip_keys, value_set=plan["key"].combine_chunks())  # the listed zips this plan asks for
+        self._note_junk(zip_keys.filter(pc.invert(planned)))
         self.report.keys_listed += len(zip_keys)
-        self.snapshot_parts.append(summarize(zips.filter(pc.is_in(zip_keys, value_set=plan["key"].combine_chunks()))))
+        self.snapshot_parts.append(summarize(zips.filter(planned)))
         plan = with_archive_facts(plan.append_column("listed", is_listed), zips, sums)
         listed_fallback = pc.and_(plan["fallback"], plan["listed"])
         if pc.any(listed_fallback).as_py():
@@ -129,12 +130,11 @@ class ListedPlan:
             return plan.filter(plan["listed"])
         return plan
 
-    def _note_junk(self, listed: pa.Array, planned: pa.ChunkedArray) -> None:
+    def _note_junk(self, unplanned: pa.Array) -> None:
         """Report listed keys that are not planned and do not follow the archive grammar (read, never used)."""
         if len(self.report.invalid) >= 100:
             return
-        others = listed.filter(pc.invert(pc.is_in(listed, value_set=planned.combine_chunks())))
-        for key in others.to_pylist():
+        for key in unplanned.to_pylist():
             if parse_key(key) is None:
                 self.report.note_invalid(f"key {key!r}: does not follow the archive grammar")
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from raycollect.archive import MARKET_PATHS
 from raycollect.manifest.schema import ARCHIVE_FIELDS, COLLECTED, QUARANTINED, REMOVED, STATE_SCHEMA
 from raycollect.manifest.state import State
 from raycollect.manifest.writer import Publish, atomic_write
@@ -33,14 +34,13 @@ SNAPSHOT_SCHEMA = pa.schema([
     ("market", pa.string()), ("data_type", pa.string()), ("partition", pa.string()), ("symbol", pa.string()),
     ("interval", pa.string()), ("first_period", pa.date32()), ("last_period", pa.date32()), ("files", pa.int64()),
     ("holes", pa.list_(pa.date32())),  # periods between the first and the last that the folder does not hold
-    ("listed_from", pa.string()),  # the key the listing started after (null: the whole folder)
     ("listed_at", pa.timestamp("us", tz="UTC")),
 ])  # fmt: skip
 
 _KEY_RE = (r"^(?P<folder>data/(?P<market>spot|futures/um|futures/cm|option)/(?P<partition>daily|monthly)/"
            r"(?P<data_type>[^/]+)/(?P<symbol>[^/]+)/(?:(?P<interval>[^/]+)/)?)[^/]*-"
            r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip$")
-_MARKETS = {"spot": "spot", "futures/um": "futures_um", "futures/cm": "futures_cm", "option": "options"}
+_MARKETS = {path: market for market, path in MARKET_PATHS.items()}  # data/<path>/ -> the config's market name
 
 
 def snapshot_dir(manifest_dir: str | Path) -> Path:
@@ -77,7 +77,7 @@ def summarize(zips: pa.Table, listed_at: dt.datetime | None = None) -> pa.Table:
                      "data_type": first["data_type"], "partition": first["partition"], "symbol": first["symbol"],
                      "interval": first["interval"] or None, "first_period": got[0].astype("datetime64[D]").item(),
                      "last_period": got[-1].astype("datetime64[D]").item(), "files": len(got), "holes": holes,
-                     "listed_from": None, "listed_at": listed_at})
+                     "listed_at": listed_at})
     return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
 
 

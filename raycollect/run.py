@@ -37,7 +37,6 @@ from raycollect.stream import PlanStream, plan_stream
 from raycollect.tally import RunTally
 
 log = logging.getLogger(__name__)
-SHARD_COLUMNS = ["key", "checksum_key", "target", "verify_existing"]
 
 
 if TYPE_CHECKING:

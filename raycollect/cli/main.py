@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    use_jemalloc()
     parser = build_parser()
     args = parser.parse_args(argv)
+    use_jemalloc()  # after parsing: --help and a mistyped option do not import pyarrow
     try:
         return int(args.func(args))
     except ConfigurationError as exc:

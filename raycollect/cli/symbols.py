@@ -20,12 +20,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
     from raycollect import defaults
     from raycollect.cli.manifest import render
     from raycollect.config import WorkflowConfig
     from raycollect.discovery import Lister, check_symbols
     from raycollect.errors import ConfigurationError
-    from raycollect.lifetimes import lifetimes
+    from raycollect.lifetimes import alive, lifetimes
     from raycollect.manifest import table_rows
     from raycollect.matrix import load_matrix
     from raycollect.preflight import check_source
@@ -48,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
     today = dt.datetime.now(dt.timezone.utc).date()
     items = [(s.entry, sym, s.interval) for s in series for sym in s.symbols]
     table = lifetimes(lister, items, today)
+    if alive_on is not None:
+        living = alive(table, alive_on)
+        table = table.filter(pa.array([(r["market"], r["data_type"], r["symbol"]) in living
+                                       for r in table.select(["market", "data_type", "symbol"]).to_pylist()],
+                                      pa.bool_()))
     rows = table_rows(table.sort_by([("market", "ascending"), ("data_type", "ascending"),
                                      ("symbol", "ascending")]))
-    if alive_on is not None:
-        rows = [r for r in rows if r["first_day"] <= alive_on.isoformat() <= r["last_day"]]
     print(render(rows, table.column_names, args.format))
     return 0

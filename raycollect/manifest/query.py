@@ -193,6 +193,19 @@ def to_arrow(result: Any) -> pa.Table:
     return method()
 
 
+#: DuckDB's name of each Arrow type a manifest column has.
+SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "bool": "BOOLEAN", "double": "DOUBLE",
+             "date32[day]": "DATE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+
+
+def with_columns(con: Any, src: str, wanted: list[pa.Field]) -> str:
+    """``src`` (a DuckDB table expression) with every ``wanted`` column: those no file has yet (files written by
+    an older raycollect) are null of their type."""
+    have = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    fill = [f'NULL::{SQL_TYPES[str(f.type)]} AS "{f.name}"' for f in wanted if f.name not in have]
+    return f"(SELECT *, {', '.join(fill)} FROM {src})" if fill else src
+
+
 def sql_string(text: str) -> str:
     """A SQL string literal (single quotes doubled): paths go into DuckDB queries only this way."""
     return "'" + text.replace("'", "''") + "'"

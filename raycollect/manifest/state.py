@@ -180,18 +180,10 @@ def _current_format(data: Path) -> bool:
 def _facts_sql(con: Any, parts: list[str]) -> str:
     """The fact rows of the manifest ``parts``, as a subquery with every column the fold reads (columns that
     parts written by an older raycollect lack are null)."""
-    src = _union_sql(parts)
-    have = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    wanted = {**{c: FILES_SCHEMA.field(c).type for c in _FOLD_COLUMNS}, "previous_sha256": pa.string(),
-              "shard_id": pa.int64()}
-    fill = [f"NULL::{_SQL_TYPES[str(t)]} AS {_q(c)}" for c, t in wanted.items() if c not in have]
-    if fill:
-        src = f"(SELECT *, {', '.join(fill)} FROM {src})"
-    return f"(SELECT * FROM {src} WHERE {FACT_FILTER})"
+    from raycollect.manifest.query import with_columns
 
-
-_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "bool": "BOOLEAN", "date32[day]": "DATE",
-              "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+    wanted = [FILES_SCHEMA.field(c) for c in [*_FOLD_COLUMNS, "previous_sha256", "shard_id"]]
+    return f"(SELECT * FROM {with_columns(con, _union_sql(parts), wanted)} WHERE {FACT_FILTER})"
 
 
 def _q(name: str) -> str:

@@ -132,23 +132,16 @@ _COMMITS_SCHEMA = pa.schema([("run_id", pa.string()), ("table_name", pa.string()
                              ("table_uuid", pa.string())])
 
 
-_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "double": "DOUBLE", "date32[day]": "DATE",
-              "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
-
-
 def _committed_sql(con: Any, manifest_dir: str | Path) -> str:
     """A subquery of the conversion rows, each with its run's commit (snapshot_id, table_uuid; null when the run
     did not commit that table)."""
-    from raycollect.manifest.query import sql_string
+    from raycollect.manifest.query import sql_string, with_columns
 
     con.register("_raycollect_commits", commits(manifest_dir))
-    rows = f"read_parquet({sql_string(conversion_glob(manifest_dir))}, union_by_name = true)"
-    names = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {rows}").fetchall()}
     # Columns that no part has yet (parts written by an older raycollect): null. Without table_name, only rows of
     # the per-file layout before the tables exist, and none of them is committed.
-    missing = [f"NULL::{_SQL_TYPES[str(f.type)]} AS {f.name}" for f in CONVERSION_SCHEMA if f.name not in names]
-    if missing:
-        rows = f"(SELECT *, {', '.join(missing)} FROM {rows})"
+    rows = with_columns(con, f"read_parquet({sql_string(conversion_glob(manifest_dir))}, union_by_name = true)",
+                        list(CONVERSION_SCHEMA))
     return (f"(SELECT r.*, c.snapshot_id, c.table_uuid FROM {rows} r LEFT JOIN _raycollect_commits c "
             "ON r.run_id = c.run_id AND r.table_name = c.table_name)")
 
