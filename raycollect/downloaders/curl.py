@@ -78,8 +78,10 @@ class _Object:
     last_modified: str | None = None  # the first answer's header, as sent
     hashed_to: int = 0  # bytes handed to the hashing thread, always a contiguous prefix
     done_parts: dict[int, int] = field(default_factory=dict)  # offset -> end of parts complete, not yet handed
-    outstanding: int = 1  # requests queued or running (a retry stays outstanding)
-    active: int = 0  # requests running
+    #: Requests asked for (``request``) and not yet decided (``decided``): a retry stays outstanding. Changed only
+    #: by those two methods.
+    outstanding: int = 0
+    active: int = 0  # requests running: changed only by _Request.begin and _Request.end
     last_hash: Future[Any] | None = None  # the newest task on the hashing thread (at the end: the digest)
     hash_error: BaseException | None = None
     failed: Outcome | None = None
@@ -103,6 +105,15 @@ class _Object:
 
     def final_digest(self) -> str | None:
         return None if self.hash_error is not None else self.hasher.hexdigest()
+
+    def request(self, offset: int, length: int | None) -> _Request:
+        """A new GET of this object (``length`` None: no Range header); outstanding until ``decided``."""
+        self.outstanding += 1
+        return _Request(self, offset, length)
+
+    def decided(self) -> None:
+        """One of its requests needs nothing more: its bytes are in, or it failed, or the object already did."""
+        self.outstanding -= 1
 
 
 @dataclass(eq=False)
@@ -150,6 +161,18 @@ class _Request:
         else:
             self.sink = open(self.obj.dst, "r+b", buffering=0)  # closed in close_sink
         self.sink.seek(self.offset)
+
+    def begin(self) -> None:
+        """A try starts: its file object is open at ``offset``, and it counts as running for its object."""
+        self.open_sink()
+        self.status = 0
+        self.tries += 1
+        self.obj.active += 1
+
+    def end(self) -> int:
+        """A try is over (answered, failed, or abandoned): the bytes it wrote."""
+        self.obj.active -= 1
+        return self.close_sink()
 
     def close_sink(self) -> int:
         """Close the file object; returns the bytes written into it by the last try."""
@@ -207,7 +230,7 @@ class CurlDownloader:
             req = queue.popleft()
             obj = req.obj
             if obj.failed is not None:
-                obj.outstanding -= 1  # another request of it failed: the object is decided
+                obj.decided()  # another request of it failed: nothing more to ask
                 continue
             if req.not_before > now or (req.offset and obj.active >= PARTS_IN_FLIGHT):
                 queue.append(req)
@@ -216,7 +239,7 @@ class CurlDownloader:
                 try:
                     obj.fd = os.open(obj.dst, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)  # read back for the hash
                 except OSError as exc:  # an unwritable staging path: this object's outcome
-                    obj.outstanding -= 1
+                    obj.decided()
                     self._fail(obj, Outcome.failure(exc), outcomes)
                     continue
             c = self._handle()
@@ -230,12 +253,9 @@ class CurlDownloader:
                 c.setopt(pycurl.HTTPHEADER, headers)
             else:
                 c.unsetopt(pycurl.HTTPHEADER)  # an empty list would keep a reused handle's headers
-            req.open_sink()
+            req.begin()
             c.setopt(pycurl.WRITEDATA, req.sink)
             c.setopt(pycurl.HEADERFUNCTION, req.on_header)
-            req.status = 0
-            req.tries += 1
-            obj.active += 1
             running[c] = req
             self.multi.add_handle(c)
 
@@ -257,32 +277,34 @@ class CurlDownloader:
         """Decide one finished request: a retry, more parts, the object's outcome, or nothing yet."""
         self.multi.remove_handle(c)
         self.idle.append(c)
-        written = req.close_sink()
+        written = req.end()
         obj = req.obj
-        obj.active -= 1
         verdict = _Verdict(_Next.IN) if obj.failed is not None else self._verdict(req, error, written)
         if verdict.next is _Next.RETRY:
             self._backoff(req, verdict.retry_after)
             return queue.append(req)  # still outstanding
-        obj.outstanding -= 1
+        obj.decided()
         if obj.failed is not None:
             return _release(obj)
         if verdict.next is _Next.FAILED:
             return self._fail(obj, verdict.outcome, outcomes)  # type: ignore[arg-type]
         if verdict.next is _Next.WHOLE:  # 416 to the ranged first GET: an empty object; ask for it whole
-            obj.outstanding += 1
-            return queue.append(_Request(obj, 0, None))
+            return queue.append(obj.request(0, None))
         if req.offset == 0:  # obj.size is the answer's total (see _verdict)
             obj.etag = req.headers.get("etag")
             obj.last_modified = req.headers.get("last-modified")
-            for offset in range(PART_BYTES, obj.size, PART_BYTES):
-                obj.outstanding += 1
-                queue.append(_Request(obj, offset, min(PART_BYTES, obj.size - offset)))
+            queue.extend(obj.request(offset, min(PART_BYTES, obj.size - offset))
+                         for offset in range(PART_BYTES, obj.size, PART_BYTES))
         start, end = max(req.offset, obj.hashed_to), req.offset + written  # hashed while it arrived: the rest
         if start < end:
             obj.done_parts[start] = end
         if obj.outstanding:
             return self._hash_ready(obj)
+        self._complete(obj, finishing, outcomes, on_done)
+
+    def _complete(self, obj: _Object, finishing: list[_Object], outcomes: dict[str, Outcome],
+                  on_done: OnDone | None) -> None:
+        """Every byte of ``obj`` is in: its digest, here for a small object, else on the hashing thread."""
         os.ftruncate(obj.fd, obj.size or 0)  # an error body of a retried request may have run past the end
         if (obj.size or 0) <= INLINE_HASH_BYTES and obj.hashed_to == 0:  # small, none of it handed off yet: here
             obj.hash_range(0, obj.size or 0, self.loop_buf)
@@ -405,16 +427,16 @@ class _Transfer:
                 continue
             obj = _Object(key, dst)
             self.objects.append(obj)
-            self.queue.append(_Request(obj, 0, PART_BYTES))
+            self.queue.append(obj.request(0, PART_BYTES))
         try:
             while self.queue or self.running or self.finishing:
                 self._turn()
         finally:
-            for c in list(self.running):  # an error of our own: nothing may go on writing after we return
+            for c, req in self.running.items():  # an error of our own: nothing may go on writing after we return
                 self.dl.multi.remove_handle(c)
                 self.dl.idle.append(c)
+                req.end()
             for obj in self.objects:
-                obj.active = 0
                 _release(obj)
         return self.outcomes
 

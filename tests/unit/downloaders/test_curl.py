@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -179,3 +180,27 @@ def test_a_full_disk_is_named_as_the_other_engines_name_it_not_as_a_curl_code(tm
         d.close()
     assert (out.ok, out.transient) == (False, True)
     assert out.error == "OSError: [Errno 28] No space left on device"
+
+
+def test_an_objects_requests_are_outstanding_until_decided_and_running_between_begin_and_end(tmp_path):
+    dst = tmp_path / "obj"
+    dst.write_bytes(bytes(10))
+    obj = curl_engine._Object("k", str(dst))
+    first, part = obj.request(0, 4), obj.request(4, 6)
+    assert (obj.outstanding, obj.active) == (2, 0)
+    obj.fd = os.open(dst, os.O_RDWR)
+    try:
+        first.begin()
+        part.begin()
+        assert (obj.active, first.tries, part.tries) == (2, 1, 1)
+        part.sink.write(b"abc")
+        assert (part.end(), first.end(), obj.active) == (3, 0, 0)
+        part.begin()  # a retry: outstanding all along
+        assert (obj.outstanding, obj.active, part.tries) == (2, 1, 2)
+        part.end()
+        obj.decided()
+        obj.decided()
+        assert (obj.outstanding, obj.active) == (0, 0)
+        assert dst.read_bytes() == bytes(4) + b"abc" + bytes(3)
+    finally:
+        os.close(obj.fd)
