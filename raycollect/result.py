@@ -16,6 +16,31 @@ from raycollect.models import DataZone, IngestionMetadata
 from raycollect.progress import human_bytes
 
 
+def failed_files(counts: Mapping[str, int], *, strict: bool) -> int:
+    """Files that make a run fail: failed, quarantined, and (``strict``) missing."""
+    return counts.get(Status.FAILED, 0) + counts.get(Status.QUARANTINED, 0) + (
+        counts.get(Status.MISSING, 0) if strict else 0)
+
+
+def run_status(counts: Mapping[str, int], *, strict: bool, error: str | None, interrupted: bool) -> str:
+    """A collection's status: interrupted, failed (it stopped on an error), partial (some files failed) or success."""
+    if interrupted:
+        return "interrupted"
+    if error:
+        return "failed"
+    return "partial" if failed_files(counts, strict=strict) else "success"
+
+
+def exit_code_of(status: str, counts: Mapping[str, int], *, strict: bool, error: str | None,
+                 also_failed: int = 0) -> int:
+    """The exit code of a run (raycollect.exit_codes); ``also_failed``: files its conversion failed."""
+    if status == "interrupted":
+        return EXIT_INTERRUPTED
+    if error:
+        return EXIT_UNEXPECTED
+    return EXIT_FAILED if failed_files(counts, strict=strict) + also_failed else EXIT_OK
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_id: str
@@ -51,15 +76,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        if self.status == "interrupted":
-            return EXIT_INTERRUPTED
-        if self.error:
-            return EXIT_UNEXPECTED
-        failed = self.counts.get(Status.FAILED, 0) + self.counts.get(Status.QUARANTINED, 0) + (
-            self.counts.get(Status.MISSING, 0) if self.strict else 0)
-        if self.conversion is not None:
-            failed += self.conversion.counts.get(Status.FAILED, 0)
-        return EXIT_FAILED if failed else EXIT_OK
+        failed = self.conversion.counts.get(Status.FAILED, 0) if self.conversion is not None else 0
+        return exit_code_of(self.status, self.counts, strict=self.strict, error=self.error, also_failed=failed)
 
     @property
     def files_per_second(self) -> float:

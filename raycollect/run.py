@@ -29,7 +29,7 @@ from raycollect.manifest.store import ManifestStore
 from raycollect.matrix import load_matrix
 from raycollect.models import IngestionMetadata
 from raycollect.progress import Progress
-from raycollect.result import RunResult
+from raycollect.result import RunResult, exit_code_of, run_status
 from raycollect.resume import Resume
 from raycollect.selection import effective_range, latest_publishable
 from raycollect.staging import sweep, sweep_owned
@@ -296,36 +296,25 @@ class Run:
                                       node_id=node, **dict(batch))
 
     def _finish(self, started: dt.datetime, seconds: float, error: str | None) -> RunResult:
+        """Write the run record and the seed's metadata, fold the run into the state, and return the result."""
         import ray
 
         from raycollect import __version__
 
-        cfg, c, run_id = self.config, self.tally.counts, self.run_id
-        result = RunResult(
-            run_id=run_id, status="", planned=self.planned, counts=dict(c), total_bytes=self.tally.bytes,
-            seconds=seconds, tried=self.tally.tried, unlisted=self.unlisted, republished=self.tally.republished,
-            output_directory=self.storage.location,
-            manifest_directory=cfg.manifest_dir,
-            metadata=IngestionMetadata(task_id=run_id, status="running", created_at=started, updated_at=started),
-            strict=self.strict, error=error)
-        if self.stop.is_set():
-            status = "interrupted"
-        else:
-            status = "failed" if error else ("partial" if result.exit_code else "success")
+        cfg, c, run_id, tally = self.config, self.tally.counts, self.run_id, self.tally
+        status = run_status(c, strict=self.strict, error=error, interrupted=self.stop.is_set())
         finished = dt.datetime.now(dt.timezone.utc)
         config_json = json.dumps(cfg.to_dict(), sort_keys=True)
-        metadata = result.metadata.model_copy(update={
-            "status": status, "updated_at": finished, "records_processed": c[Status.SUCCESS] + c[Status.SKIPPED],
-            "bytes_processed": self.tally.bytes, "errors": [f"{k}: {e}" for k, e in self.tally.failures[:100]],
-            "source_files": [], "output_files": [],
-        })
-        result = RunResult(**{**result.__dict__, "status": status, "metadata": metadata})
+        metadata = IngestionMetadata(
+            task_id=run_id, status=status, created_at=started, updated_at=finished,
+            records_processed=c[Status.SUCCESS] + c[Status.SKIPPED], bytes_processed=tally.bytes,
+            errors=[f"{k}: {e}" for k, e in tally.failures[:100]])
         publish = self.store.publish
         write_run_record(self.mdir, run_id, {
             "status": status, "started_at": started, "finished_at": finished, "seconds": seconds,
             "planned": self.planned, "success": c[Status.SUCCESS], "skipped": c[Status.SKIPPED],
-            "missing": c[Status.MISSING], "failed": c[Status.FAILED], "bytes": self.tally.bytes,
-            "exit_code": result.exit_code,
+            "missing": c[Status.MISSING], "failed": c[Status.FAILED], "bytes": tally.bytes,
+            "exit_code": exit_code_of(status, c, strict=self.strict, error=error),
             "downloader": cfg.downloader, "actors": self.actors_started,
             "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16], "config_json": config_json,
             "raycollect_version": __version__, "ray_version": ray.__version__,
@@ -337,18 +326,24 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - the run's rows are safe; the next run folds them in
             log.warning("could not update the collection state (%s); the next run reads this run's rows", exc)
         self.metrics.record_event("run_finished", run_id=run_id, status=status, seconds=seconds, **dict(c))
+        # With partition_policy "both" the config asks for the daily files beside the monthly: nothing to say.
+        superseded = superseded_daily(self.mdir, run_id) if (
+            tally.monthly_collected and not error and cfg.partition_policy != "both") else []
+        return RunResult(
+            run_id=run_id, status=status, planned=self.planned, counts=dict(c), total_bytes=tally.bytes,
+            seconds=seconds, output_directory=self.storage.location, manifest_directory=cfg.manifest_dir,
+            metadata=metadata, strict=self.strict, error=error, failures=tuple(tally.failures),
+            missing=tuple(tally.missing), notes=tuple(self.notes),
+            per_node={node: {"files": f, "bytes": b} for node, (f, b) in sorted(tally.per_node.items())},
+            discovery=self._discovery_summary(), superseded=tuple(superseded), tried=tally.tried,
+            unlisted=self.unlisted, republished=tally.republished)
+
+    def _discovery_summary(self) -> dict[str, Any] | None:
         d = self.discovery
-        discovery = None if d is None else {
+        return None if d is None else {
             "prefixes_listed": d.prefixes_listed, "keys_listed": d.keys_listed, "planned": d.planned,
             "available": d.available, "months_by_days": d.months_by_days, "invalid": d.invalid[:20],
             "symbols": d.symbols}
-        # With partition_policy "both" the config asks for the daily files beside the monthly: nothing to say.
-        superseded = superseded_daily(self.mdir, run_id) if (
-            self.tally.monthly_collected and not error and cfg.partition_policy != "both") else []
-        per_node = {node: {"files": f, "bytes": b} for node, (f, b) in sorted(self.tally.per_node.items())}
-        return RunResult(**{**result.__dict__, "failures": tuple(self.tally.failures),
-                            "missing": tuple(self.tally.missing), "notes": tuple(self.notes), "per_node": per_node,
-                            "discovery": discovery, "superseded": tuple(superseded)})
 
 
 class _RunSink:
