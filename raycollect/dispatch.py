@@ -1,8 +1,10 @@
-"""Hand shards to downloader actors with a ``ray.wait`` loop; replace dead actors and requeue their shards.
+"""Hand shards to Ray workers with a ``ray.wait`` loop; replace dead actors and requeue their shards.
 
 ``Dispatcher`` does it in four steps a turn (drain on a stop, fill ready actors, collect results, replace lost
 actors) and tells a ``Sink`` (the run) what happened; every Ray call goes through ``RayCalls``, which a unit
-test replaces with a scripted fake (tests/unit/test_dispatch.py).
+test replaces with a scripted fake (tests/unit/test_dispatcher.py). The collection runs shards on downloader
+actors (``RayCalls``); silver's conversion runs them as Ray tasks (``TaskCalls``: one lane per CPU), through the
+same loop.
 
 Why not ``ray.util.ActorPool``: it runs one call per actor at a time (an actor idles while its next
 shard is shipped) and does not resubmit work when an actor dies. Here each actor holds up to
@@ -23,7 +25,15 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 import ray
-from ray.exceptions import GetTimeoutError, ObjectLostError, RayActorError, RayTaskError
+from ray.exceptions import (
+    GetTimeoutError,
+    NodeDiedError,
+    ObjectLostError,
+    OutOfMemoryError,
+    RayActorError,
+    RayTaskError,
+    WorkerCrashedError,
+)
 
 from raycollect.downloaders.retry import SHARD_ATTEMPTS
 from raycollect.errors import WorkflowError, reason
@@ -38,7 +48,7 @@ GRACE_SECONDS = 10.0
 
 @dataclass
 class Shard:
-    """A slice of the plan to fetch: its rows stay with the driver; actors get ``tasks`` (4 columns)."""
+    """A slice of the work: its rows stay with the driver; workers get ``tasks`` (for a plan slice, 4 columns)."""
 
     shard_id: int
     rows: Any  # pa.Table with at least key, checksum_key, target, verify_existing
@@ -72,7 +82,7 @@ class _Slot:
 class Sink(Protocol):
     """What a dispatch tells its run: a shard's results, a shard given up on, the actors placed, a pulse."""
 
-    def on_result(self, shard: Shard, results: pa.RecordBatch) -> None: ...
+    def on_result(self, shard: Shard, results: Any) -> None: ...
     def on_lost(self, shard: Shard, reason: str) -> None: ...
     def on_actors(self, infos: list[dict[str, Any]]) -> None: ...
     def tick(self) -> None: ...
@@ -100,8 +110,41 @@ class RayCalls:
         ray.kill(handle, no_restart=True)
 
 
-#: Errors of a shard's call that mean "its actor or its result is gone": the shard is tried again elsewhere.
-LOST = (RayActorError, RayTaskError, GetTimeoutError, ObjectLostError)
+class TaskCalls(RayCalls):
+    """The Ray calls of a dispatch over tasks: a "handle" is a lane (one CPU's worth of work, ready at once), and a
+    shard runs as ``fn.remote(shard.tasks, *args)``. A lane has no process to replace: a task whose worker died is
+    tried again like any lost shard, and tasks still running when a lane is killed (a run that ended early) are
+    cancelled."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self.fn, self.args = fn, args
+        self.running: dict[Any, Any] = {}  # ref -> its lane, until its result is read
+
+    def info(self, handle: Any) -> Any:
+        return ray.put({"lane": handle})
+
+    def submit(self, handle: Any, shard: Shard) -> Any:
+        ref = self.fn.remote(shard.tasks, *self.args)
+        self.running[ref] = handle
+        return ref
+
+    def get(self, ref: Any) -> Any:
+        self.running.pop(ref, None)
+        return ray.get(ref)
+
+    def close(self, handle: Any, keep_engine: bool) -> Any:
+        return ray.put(None)
+
+    def kill(self, handle: Any) -> None:
+        for ref in [r for r, lane in self.running.items() if lane == handle]:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+            del self.running[ref]
+
+
+#: Errors of a shard's call that mean "its worker or its result is gone": the shard is tried again elsewhere.
+LOST = (RayActorError, RayTaskError, GetTimeoutError, ObjectLostError, WorkerCrashedError, OutOfMemoryError,
+        NodeDiedError)
 
 
 class Dispatcher:

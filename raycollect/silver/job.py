@@ -22,8 +22,8 @@ import logging
 import os
 import re
 import time
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raycollect.config import WorkflowConfig
-from raycollect.errors import ConfigurationError, reason
+from raycollect.errors import ConfigurationError
 from raycollect.exit_codes import EXIT_FAILED, EXIT_OK
 from raycollect.manifest.schema import COLLECTED, PLAN_ROW_SCHEMA
 from raycollect.manifest.writer import new_run_id
 from raycollect.silver.commit import Replace
-from raycollect.silver.manifest import QUALITY_COLUMNS, ConversionWriter, newest_conversions
+from raycollect.silver.manifest import (
+    CONVERSION_SCHEMA,
+    CONVERSION_STATUSES,
+    QUALITY_COLUMNS,
+    ConversionStatus,
+    ConversionWriter,
+    newest_conversions,
+)
 from raycollect.silver.quality import period_bounds_us
 from raycollect.silver.tables import Lakehouse, lakehouse, table_name
 from raycollect.staging import LOCAL_STAGING, StagingArea, sweep
+from raycollect.tally import Tally
 
 log = logging.getLogger(__name__)
 #: A task converts files until it holds this many bytes of zips (or BATCH_FILES files): small files share a
@@ -51,6 +59,8 @@ BATCH_FILES = 64
 #: Tasks in flight per CPU of the cluster: one running, one queued behind it.
 INFLIGHT_PER_CPU = 2
 _PLAN_SCHEMA = PLAN_ROW_SCHEMA
+CONVERTED, SKIPPED, FAILED, SUPERSEDED = (ConversionStatus.CONVERTED, ConversionStatus.SKIPPED,
+                                          ConversionStatus.FAILED, ConversionStatus.SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,11 @@ class ConversionResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.counts.get("failed") else EXIT_OK
+        return EXIT_FAILED if self.counts.get(FAILED) else EXIT_OK
 
     @property
     def wrote(self) -> bool:
-        return self.counts.get("converted", 0) > 0
+        return self.counts.get(CONVERTED, 0) > 0
 
 
 def check_silver(config: WorkflowConfig) -> Lakehouse:
@@ -130,7 +140,8 @@ class SilverJob:
                                                                                   sources["data_type"], "_"))
         uuids = {name: str(t.metadata.table_uuid) for name, t in tables.items()}
         todo, skipped = _split_done(sources, done, uuids, force=self.force)
-        tally = _Tally(skipped=skipped.num_rows)
+        tally = ConversionTally()
+        tally.counts[SKIPPED] += skipped.num_rows
         before = _converted_before(done, uuids)
         staging = Path(lake.warehouse) / LOCAL_STAGING if lake.local else None
         if staging is not None:
@@ -144,19 +155,20 @@ class SilverJob:
             changes = self._convert(todo, tables, lake, run_id, staging, before, writer, tally)
             superseded = _superseded_by_converted(held, changes)
             if superseded.num_rows:
-                writer.add_table(superseded.append_column("status", pa.repeat(pa.scalar("superseded"),
-                                                                              superseded.num_rows)))
-                tally.counts["superseded"] += superseded.num_rows
+                superseded = superseded.append_column("status", pa.repeat(pa.scalar(SUPERSEDED.value),
+                                                                          superseded.num_rows))
+                writer.add_table(superseded)
+                tally.add(superseded)
             writer.flush()
             snapshots = self._commit(tables, changes, writer, lake, run_id)
             compacted = self._compact(tables, changes, lake, run_id)
-        return ConversionResult(run_id, tally.counts, tally.rows, tally.bytes_in, tally.bytes_out,
+        return ConversionResult(run_id, dict(tally.counts), tally.rows, tally.bytes_in, tally.bytes_out,
                                 time.monotonic() - t0, lake.warehouse, str(store.location), tuple(tally.failures),
                                 tally.quality, unverified, snapshots, compacted)
 
     def _convert(self, todo: pa.Table, tables: dict[str, Any], lake: Lakehouse, run_id: str,
                  staging: Path | None, before: set[str], writer: ConversionWriter,
-                 tally: _Tally) -> dict[str, _TableChange]:
+                 tally: ConversionTally) -> dict[str, _TableChange]:
         """Convert ``todo`` on Ray: each row into the conversion manifest and the tally, each table's data files
         and replaced rows gathered for its commit."""
         changes: dict[str, _TableChange] = defaultdict(_TableChange)
@@ -167,13 +179,11 @@ class SilverJob:
         progress = Progress(todo.num_rows, enabled=self.show_progress, label="convert")
         progress.start(todo.num_rows)
         metas = {name: t.metadata for name, t in tables.items()}
-        for row, files in self._run(todo, lake, metas, run_id, staging):
-            writer.add(row)
-            tally.add(row)
-            if row["status"] != "failed":
-                changes[row["table_name"]].add(row, files, replaces=self.force or row["key"] in before)
-            progress.add(1, row.get("bytes_in") or 0, 1 if row["status"] == "failed" else 0)
-        progress.close()
+        sink = _ConversionSink(writer, tally, changes, progress, replaces=lambda key: self.force or key in before)
+        try:
+            self._dispatch(todo, lake, metas, run_id, staging, sink)
+        finally:
+            progress.close()
         if staging is not None:
             sweep(staging)  # a task killed mid-file (its worker died) left its temporary output there
         return changes
@@ -253,12 +263,15 @@ class SilverJob:
         return joined.append_column("source_path", paths).sort_by("key"), unverified
 
     # --- on Ray ---
-    def _run(self, todo: pa.Table, lake: Lakehouse, metas: dict[str, Any], run_id: str,
-             staging: Path | None) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+    def _dispatch(self, todo: pa.Table, lake: Lakehouse, metas: dict[str, Any], run_id: str, staging: Path | None,
+                  sink: _ConversionSink) -> None:
+        """Run ``todo``'s batches as Ray tasks (one CPU each, INFLIGHT_PER_CPU per CPU of the cluster) through the
+        collection's dispatcher: a batch whose worker died is tried again, up to MAX_SHARD_ATTEMPTS times."""
         import ray
 
         from raycollect.actor_cache import CACHE
         from raycollect.cluster import RaySession
+        from raycollect.dispatch import Dispatcher, Shard, TaskCalls
 
         cfg = self.config
         reader = {"endpoint_url": cfg.destination_endpoint_url, "region": cfg.destination_region or cfg.region,
@@ -266,46 +279,94 @@ class SilverJob:
         with RaySession(self.ray_address):
             CACHE.clear()  # downloader actors kept by a collection hold CPUs that the conversion tasks want
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            task = ray.remote(num_cpus=1, max_retries=1)(_convert_batch)
+            # Ray retries no task itself: the dispatcher counts each batch's attempts (MAX_SHARD_ATTEMPTS).
+            task = ray.remote(num_cpus=1, max_retries=0)(_convert_batch)
             shared = ray.put({"metas": metas, "io": lake.file_io_properties(), "run_id": run_id,
                               "staging": str(staging) if staging else None, "compression": cfg.silver_compression,
                               "reader": reader})
-            inflight: dict[Any, list[dict[str, Any]]] = {}
-            for batch in _batches(todo):
-                inflight[task.remote(batch, shared)] = batch
-                if len(inflight) >= cpus * INFLIGHT_PER_CPU:
-                    yield from _collect_one(inflight)
-            while inflight:
-                yield from _collect_one(inflight)
+            shards = (Shard(i, batch) for i, batch in enumerate(_batches(todo)))
+            stats = Dispatcher(shards, lambda lane: lane, cpus, sink, inflight_per_actor=INFLIGHT_PER_CPU,
+                               tick_seconds=0.5, calls=TaskCalls(task, shared)).run()
+        if stats["requeued_shards"]:
+            log.warning("%d conversion batches were tried again (their worker died); %d given up",
+                        stats["requeued_shards"], stats["lost_shards"])
+
+
+#: The columns of a conversion row that its tally reads.
+_TALLIED = pa.schema([CONVERSION_SCHEMA.field(n) for n in ("key", "status", "error", "rows", "bytes_in",
+                                                            "bytes_out", *QUALITY_COLUMNS)])
 
 
 @dataclass
-class _Tally:
-    """What a conversion run did, file by file: counts per status, rows and bytes, failures, quality issues."""
+class ConversionTally(Tally):
+    """What a conversion run did, from batches of its rows: counts per status (every status, 0 when none), failures,
+    rows and bytes, and how many files have each kind of quality issue (``empty_files``: converted with no row)."""
 
-    skipped: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
     rows: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    quality: dict[str, int] = field(default_factory=dict)  # files with each kind of issue
+    quality: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.counts = {"converted": 0, "skipped": self.skipped, "failed": 0, "superseded": 0}
+        for status in CONVERSION_STATUSES:
+            self.counts.setdefault(status, 0)
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.counts[row["status"]] += 1
-        if row["status"] == "failed":
-            self.failures.append((row["key"], row["error"]))
-        self.rows += row.get("rows") or 0
-        self.bytes_in += row.get("bytes_in") or 0
-        self.bytes_out += row.get("bytes_out") or 0
-        issues = [name for name in QUALITY_COLUMNS if row.get(name)]
-        if row["status"] == "converted" and not row.get("rows"):
-            issues.append("empty_files")
-        for name in issues:
-            self.quality[name] = self.quality.get(name, 0) + 1
+    def add(self, table: pa.Table) -> Counter[str]:
+        batch = super().add(table)
+        if not table.num_rows:
+            return batch
+        self.rows += _sum(table, "rows")
+        self.bytes_in += _sum(table, "bytes_in")
+        self.bytes_out += _sum(table, "bytes_out")
+        for name in QUALITY_COLUMNS:
+            if name in table.column_names:
+                self._issue(name, int(pc.sum(pc.fill_null(pc.greater(table[name], 0), False)).as_py() or 0))
+        if batch.get(CONVERTED) and "rows" in table.column_names:
+            none = pc.and_(pc.equal(table["status"], CONVERTED.value), pc.fill_null(pc.equal(table["rows"], 0), True))
+            self._issue("empty_files", int(pc.sum(none).as_py() or 0))
+        return batch
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> Counter[str]:
+        """``add`` for rows as dicts (those of a finished batch)."""
+        return self.add(pa.Table.from_pylist(rows, schema=_TALLIED))
+
+    def _issue(self, name: str, files: int) -> None:
+        if files:
+            self.quality[name] = self.quality.get(name, 0) + files
+
+
+def _sum(table: pa.Table, column: str) -> int:
+    return int(pc.sum(table[column]).as_py() or 0) if column in table.column_names else 0
+
+
+class _ConversionSink:
+    """What the dispatcher tells a conversion: each file's row goes to the conversion manifest and the tally, and
+    its data files to its table's change; a batch given up on (its worker died every time) fails each of its files
+    with the reason."""
+
+    def __init__(self, writer: ConversionWriter, tally: ConversionTally, changes: dict[str, _TableChange],
+                 progress: Any, *, replaces: Callable[[str], bool]) -> None:
+        self.writer, self.tally, self.changes, self.progress, self.replaces = writer, tally, changes, progress, replaces
+
+    def on_result(self, shard: Any, results: list[tuple[dict[str, Any], list[Any]]]) -> None:
+        for row, files in results:
+            self.writer.add(row)
+            if row["status"] != FAILED:
+                self.changes[row["table_name"]].add(row, files, replaces=self.replaces(row["key"]))
+        before = self.tally.bytes_in
+        batch = self.tally.add_rows([row for row, _ in results])
+        self.progress.add(len(results), self.tally.bytes_in - before, batch.get(FAILED, 0))
+
+    def on_lost(self, shard: Any, reason: str) -> None:
+        now = _now()
+        self.on_result(shard, [({**_base(row), "status": FAILED, "error": f"conversion lost: {reason}",
+                                 "converted_at": now}, []) for row in shard.rows])
+
+    def on_actors(self, infos: list[dict[str, Any]]) -> None:
+        pass  # lanes, not actors: nothing to report
+
+    def tick(self) -> None:
+        self.progress.tick()
 
 
 @dataclass
@@ -325,19 +386,6 @@ class _TableChange:
         if replaces or row["partition"] == "monthly":  # a monthly file takes the place of its days
             start, end = period_bounds_us(row["partition"], row["period"])
             self.replaced.append(Replace(row["symbol"], row["interval"], start, end))
-
-
-def _collect_one(inflight: dict[Any, list[dict[str, Any]]]) -> list[tuple[dict[str, Any], list[Any]]]:
-    """The (row, data files) of the next task to finish; a task that died gives each of its files a failed row."""
-    import ray
-
-    ready, _ = ray.wait(list(inflight), num_returns=1)
-    batch = inflight.pop(ready[0])
-    try:
-        return ray.get(ready[0])
-    except Exception as exc:  # noqa: BLE001 - the worker died (twice): its files fail, the others go on
-        why = f"conversion task lost: {reason(exc)}"
-        return [({**_base(row), "status": "failed", "error": why, "converted_at": _now()}, []) for row in batch]
 
 
 def _collected_series(series: list[Any], keys: pa.ChunkedArray, quote_assets: list[str] | None) -> list[Any]:
@@ -382,7 +430,7 @@ def _supersede(sources: pa.Table, done: pa.Table) -> tuple[pa.Table, pa.Table]:
     daily = pc.equal(sources["partition"], "daily")
     monthly_keys = pc.filter(sources["key"], pc.equal(sources["partition"], "monthly"))
     if done.num_rows:
-        kept = done.filter(pc.and_(pc.equal(done["partition"], "monthly"), pc.equal(done["status"], "converted")))
+        kept = done.filter(pc.and_(pc.equal(done["partition"], "monthly"), pc.equal(done["status"], CONVERTED.value)))
         monthly_keys = pa.chunked_array(monthly_keys.chunks + kept["key"].chunks, pa.string())
     held = pc.and_(daily, pc.fill_null(pc.is_in(_monthly_key(sources["key"]), monthly_keys), False))
     return sources.filter(pc.invert(held)), sources.filter(held)
@@ -404,7 +452,7 @@ def _converted_before(done: pa.Table, uuids: dict[str, str]) -> set[str]:
     converting one again replaces its rows."""
     if not done.num_rows:
         return set()
-    mask = pc.equal(done["status"], "converted")
+    mask = pc.equal(done["status"], CONVERTED.value)
     same = pc.is_in(pc.binary_join_element_wise(done["table_name"], done["table_uuid"], "|"),
                     pa.array([f"{n}|{u}" for n, u in uuids.items()], pa.string()))
     return set(done.filter(pc.and_(mask, pc.fill_null(same, False)))["key"].to_pylist())
@@ -415,7 +463,7 @@ def _split_done(sources: pa.Table, done: pa.Table, uuids: dict[str, str], *,
     """(to convert, already committed with the same sha256 to the same table)."""
     if force or not done.num_rows or not sources.num_rows:
         return sources, sources.slice(0, 0)
-    conv = done.filter(pc.equal(done["status"], "converted"))
+    conv = done.filter(pc.equal(done["status"], CONVERTED.value))
     current = pa.array([uuids.get(n) for n in sources["table_name"].to_pylist()], pa.string())
     tag = pc.binary_join_element_wise(sources["key"], sources["sha256"], current, "|")
     conv_tag = pc.binary_join_element_wise(conv["key"], conv["sha256"], conv["table_uuid"], "|")
@@ -482,12 +530,12 @@ def _convert_batch(rows: list[dict[str, Any]], shared: dict[str, Any]) -> list[t
                 files = publish(parquet, meta, shared["io"], shared["run_id"],
                                 symbol=None if row["data_type"] == "EOHSummary" else row["symbol"])
                 out.append(({**_base(row), **facts, "output_path": files[0].file_path if files else None,
-                             "bytes_out": sum(f.file_size_in_bytes for f in files), "status": "converted",
+                             "bytes_out": sum(f.file_size_in_bytes for f in files), "status": CONVERTED,
                              "error": None, "converted_at": _now()}, files))
             except (ConversionError, PartitionMismatch) as exc:
-                out.append(({**_base(row), "status": "failed", "error": str(exc), "converted_at": _now()}, []))
+                out.append(({**_base(row), "status": FAILED, "error": str(exc), "converted_at": _now()}, []))
             except Exception as exc:  # noqa: BLE001 - a bug of ours fails this file, with the words to report it
-                out.append(({**_base(row), "status": "failed", "converted_at": _now(),
+                out.append(({**_base(row), "status": FAILED, "converted_at": _now(),
                              "error": f"internal error (please report): {type(exc).__name__}: {exc}"[:500]}, []))
     return out
 

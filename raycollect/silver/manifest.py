@@ -21,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import pyarrow as pa
 
@@ -30,8 +31,20 @@ from raycollect.atomic import write_text
 from raycollect.manifest.schema import PLAN_FIELDS
 from raycollect.manifest.writer import atomic_write
 
-ConversionStatus = Literal["converted", "skipped", "failed", "superseded"]
-CONVERSION_STATUSES: tuple[str, ...] = get_args(ConversionStatus)
+
+class ConversionStatus(str, Enum):
+    """What a conversion run did with a source zip: the ``status`` column of a conversion row holds its value."""
+
+    CONVERTED = "converted"  # its rows are in its table (once the run's commit is recorded)
+    SKIPPED = "skipped"  # converted before with the same sha256 to the same table: counted, never written
+    FAILED = "failed"  # not converted, with the reason; what its table held stays
+    SUPERSEDED = "superseded"  # a daily zip whose month is in the table as its monthly file
+
+    def __str__(self) -> str:
+        return self.value
+
+
+CONVERSION_STATUSES: tuple[str, ...] = tuple(s.value for s in ConversionStatus)
 TS = pa.timestamp("us", tz="UTC")
 
 CONVERSION_SCHEMA = pa.schema([

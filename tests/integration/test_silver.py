@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -19,6 +24,7 @@ import pytest
 from raycollect.cli.main import main
 from raycollect.silver.manifest import conversion_glob
 from tests.conftest import collect_config
+from tests.fault_proxy import FaultProxy, Rule
 from tests.integration.silver_helpers import candles, collect, convert, data_files, own_series, publish, sql
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
@@ -206,3 +212,60 @@ def test_a_corrupt_csv_fails_with_its_reason_and_quality_lists_it(archive, tmp_p
     assert [(r["period"], r["status"], r["rows"], r["expected_rows"], r["missing_rows"]) for r in report] == [
         ("2024-03-01", "converted", 3, 24, 21), ("2024-03-02", "failed", None, None, None)]
     assert report[1]["error"] == "CSV line 3: expected 12 columns, got 3: not,a,candle"
+
+
+def _conversion_workers() -> list[int]:
+    """The pids of this session's Ray workers running a conversion batch now: children of its raylet whose title
+    (Ray sets it to the task's name while the task runs) is ``ray::_convert_batch``."""
+    import ray
+
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            title = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == raylet and title.startswith(b"ray::_convert_batch"):
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_conversion_worker_killed_mid_file_has_its_batch_tried_again_and_converted(archive, tmp_path, caplog):
+    """The zip is read from an s3:// bronze through a proxy that holds its first GET; the worker is killed (as by the
+    OOM killer) while it waits. The dispatcher tries the batch again on a new worker: no failed row, nothing lost."""
+    archive.server.create_bucket("killbronze")
+    key = "data/spot/daily/klines/ZZKILLUSDT/1h/ZZKILLUSDT-1h-2024-03-01.zip"
+    publish(archive, key, candles(dt.date(2024, 3, 1), 24))
+    cfg = own_series(archive, tmp_path, "ZZKILLUSDT", "2024-03-01", "2024-03-01",
+                     output_directory="s3://killbronze/binance", destination_endpoint_url=archive.endpoint_url,
+                     destination_credentials="anonymous", local_data_dir=str(tmp_path / "scratch"),
+                     manifest_directory=str(tmp_path / "manifests"), silver_directory=str(tmp_path / "silver"))
+    assert collect(cfg).counts["success"] == 1
+    held = Rule(key.rsplit("/", 1)[1], "stall", times=1, method="GET")
+    killed: list[int] = []
+    with FaultProxy(archive.endpoint_url, rules=[held], stall_seconds=60) as proxy:
+
+        def kill_the_worker_while_its_get_is_held() -> None:
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                if held.hits:
+                    for pid in _conversion_workers():
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_the_worker_while_its_get_is_held)
+        killer.start()
+        with caplog.at_level(logging.WARNING, logger="raycollect.silver.job"):
+            result = convert({**cfg, "destination_endpoint_url": proxy.endpoint_url})
+        killer.join()
+    assert len(killed) == 1 and held.hits == 1
+    assert (result.counts, result.rows) == ({"converted": 1, "skipped": 0, "failed": 0, "superseded": 0}, 24)
+    assert "1 conversion batches were tried again (their worker died); 0 given up" in caplog.text
+    assert sql(cfg, "SELECT count(*), count(DISTINCT open_time) FROM spot_klines WHERE symbol = 'ZZKILLUSDT'") == \
+        [(24, 24)]
+    assert convert(cfg).counts["skipped"] == 1  # committed once: the next run has nothing to do

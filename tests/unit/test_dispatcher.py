@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, WorkerCrashedError
 
 from raycollect.dispatch import MAX_SHARD_ATTEMPTS, Dispatcher, Shard
 
@@ -30,14 +30,18 @@ class Actor:
 class Calls:
     """Every call answers at once; an actor scripted to die on a shard raises RayActorError for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, crashes: dict[int, int] | None = None) -> None:
         self.submitted: list[tuple[int, int]] = []  # (actor number, shard id)
+        self.crashes = dict(crashes or {})  # shard id -> how many of its tasks lose their worker
 
     def info(self, handle: Actor) -> Ref:
         return Ref({"actor": handle.n})
 
     def submit(self, handle: Actor, shard: Shard) -> Ref:
         self.submitted.append((handle.n, shard.shard_id))
+        if self.crashes.get(shard.shard_id):
+            self.crashes[shard.shard_id] -= 1
+            return Ref(error=WorkerCrashedError())
         if shard.shard_id in handle.dies_on:
             return Ref(error=RayActorError())
         handle.ran.append(shard.shard_id)
@@ -138,3 +142,17 @@ def test_actors_that_close_cleanly_are_kept_when_asked():
     Dispatcher(iter(shards(2)), lambda i: made.append(Actor(i)) or made[-1], 2, Sink(), calls=Calls(),
                keep=kept.append).run()
     assert kept == [made] and not any(a.killed for a in made)
+
+
+def test_a_task_whose_worker_died_is_tried_again_and_its_lane_is_not_replaced():
+    made: list[Actor] = []
+    sink = Sink()
+    stats = Dispatcher(iter(shards(3)), lambda i: made.append(Actor(i)) or made[-1], 2, sink,
+                       calls=Calls(crashes={1: 1, 2: MAX_SHARD_ATTEMPTS})).run()
+    assert sorted(sink.results) == [0, 1]
+    assert [(s, a) for s, a, _ in sink.lost] == [(2, MAX_SHARD_ATTEMPTS)]
+    assert sink.lost[0][2].startswith(f"shard failed {MAX_SHARD_ATTEMPTS} times; last: WorkerCrashedError: The worker "
+                                      "died unexpectedly")
+    assert len(made) == 2  # a lane is no process: nothing to replace
+    assert stats == {"replaced_actors": 0, "requeued_shards": 1 + (MAX_SHARD_ATTEMPTS - 1), "lost_shards": 1,
+                     "cancelled_shards": 0}

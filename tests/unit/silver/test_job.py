@@ -104,3 +104,60 @@ def test_symbol_patterns_match_the_symbols_the_collection_holds_per_market_and_t
     everything = cfg.model_copy(update={"symbols": ["*"], "markets": ["spot"]})
     got = _collected_series(resolve(everything, load_matrix(BUNDLED_MATRIX)), keys, ["FDUSD"])
     assert [s.symbols for s in got] == [("BTCFDUSD",)]  # quote_assets filters a pattern's matches
+
+
+def conversion_row(key: str, status: str, **facts) -> dict:
+    return {"market": "spot", "data_type": "klines", "partition": "daily", "symbol": "BTCUSDT", "interval": "1h",
+            "period": "2024-03-01", "key": key, "sha256": "ab" * 32, "source_path": f"/bronze/{key}",
+            "table_name": "spot_klines", "status": status, "error": None, **facts}
+
+
+def test_the_conversion_tally_counts_every_status_rows_bytes_and_files_with_each_issue():
+    from raycollect.silver.job import ConversionTally
+
+    tally = ConversionTally()
+    assert tally.counts == {"converted": 0, "skipped": 0, "failed": 0, "superseded": 0}
+    tally.add_rows([
+        conversion_row("a", "converted", rows=24, bytes_in=100, bytes_out=80, missing_rows=0, duplicate_rows=2),
+        conversion_row("b", "converted", rows=0, bytes_in=10, bytes_out=5),  # an empty CSV: kept, reported
+        conversion_row("c", "failed", error="line 3: not a number", bytes_in=7),
+    ])
+    tally.add(pa.table({"key": ["d"], "status": ["superseded"], "size_bytes": [3]}))  # decided column-wise
+    assert dict(tally.counts) == {"converted": 2, "skipped": 0, "failed": 1, "superseded": 1}
+    assert (tally.rows, tally.bytes_in, tally.bytes_out) == (24, 117, 85)
+    assert tally.quality == {"duplicate_rows": 1, "empty_files": 1}
+    assert tally.failures == [("c", "line 3: not a number")]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.added: list[tuple[int, int, int]] = []
+
+    def add(self, files: int, nbytes: int, failed: int = 0) -> None:
+        self.added.append((files, nbytes, failed))
+
+    def tick(self) -> None:
+        pass
+
+
+def test_a_batch_given_up_on_fails_each_of_its_files_with_the_reason_and_changes_no_table():
+    from collections import defaultdict
+
+    from raycollect.dispatch import Shard
+    from raycollect.silver.job import ConversionTally, _ConversionSink, _TableChange
+
+    writer, progress, changes, tally = _Writer(), _Progress(), defaultdict(_TableChange), ConversionTally()
+    sink = _ConversionSink(writer, tally, changes, progress, replaces=lambda key: False)
+    batch = [conversion_row(k, "converted", size_bytes=9) for k in ("x", "y")]
+    sink.on_lost(Shard(4, batch, attempt=3), "shard failed 3 times; last: WorkerCrashedError: died")
+    assert [(r["key"], r["status"], r["error"]) for r in writer.rows] == [
+        (k, "failed", "conversion lost: shard failed 3 times; last: WorkerCrashedError: died") for k in ("x", "y")]
+    assert tally.counts["failed"] == 2 and not changes and progress.added == [(2, 0, 2)]
