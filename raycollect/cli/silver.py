@@ -69,7 +69,7 @@ def run_query(args: argparse.Namespace) -> int:
 
     from raycollect.cli.manifest import render
     from raycollect.manifest import table_rows
-    from raycollect.manifest.query import sandbox, to_arrow
+    from raycollect.manifest.query import not_a_select, sandbox, to_arrow
     from raycollect.silver.read import views
 
     lake, _ = _lake(args)
@@ -82,6 +82,9 @@ def run_query(args: argparse.Namespace) -> int:
         # The user's SQL reads the tables' files and nothing else: no other file, no write, no extension install
         # (a query pasted from elsewhere cannot COPY ... TO a file). On S3 the views are Arrow datasets.
         sandbox(con, [lake.warehouse] if lake.local else [])
+        refused = not_a_select(con, args.sql)
+        if refused:
+            raise ConfigurationError(f"query: {refused}: the tables are read, never written")
         try:
             table = to_arrow(con.sql(args.sql))
         except duckdb.Error as exc:

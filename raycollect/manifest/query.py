@@ -72,6 +72,9 @@ class Manifests:
             sandbox(self.con, [self.dir])
             self._sandboxed = True
         try:
+            refused = not_a_select(self.con, sql)
+            if refused:
+                raise ConfigurationError(f"Query failed: {refused}: manifests are read, never written")
             return to_arrow(self.con.sql(sql))
         except duckdb.Error as exc:
             raise ConfigurationError(f"Query failed: {str(exc).splitlines()[0]}") from None
@@ -185,6 +188,22 @@ def sandbox(con: Any, directories: list[Path | str]) -> None:
     for setting in ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
                     "SET autoload_known_extensions = false", "SET lock_configuration = true"):
         con.execute(setting)
+
+
+def not_a_select(con: Any, sql: str) -> str | None:
+    """Why the user's ``sql`` may not run, or None: it must be SELECT statements only (``DESCRIBE``, ``SHOW`` and
+    ``SUMMARIZE`` are SELECTs too). The sandbox keeps every other directory out of reach, but a ``COPY ... TO``
+    into an allowed one (over a manifest part, a table's data file) would overwrite data; so would ``EXPORT``,
+    ``ATTACH`` or an ``EXPLAIN ANALYZE`` of those. DuckDB's own parser decides, never a text match; a syntax
+    error is left for the query to report."""
+    import duckdb
+
+    try:
+        kinds = [statement.type for statement in con.extract_statements(sql)]
+    except duckdb.Error:
+        return None
+    other = next((k for k in kinds if k != duckdb.StatementType.SELECT), None)
+    return None if other is None else f"only SELECT queries run here (this one is a {other.name} statement)"
 
 
 def to_arrow(result: Any) -> pa.Table:

@@ -12,7 +12,16 @@ import pytest
 from raycollect.cli.main import main
 from tests.conftest import collect_config
 from tests.helpers import one_line_zip
-from tests.integration.silver_helpers import candles, collect, convert, own_series, publish, publish_zip, sql
+from tests.integration.silver_helpers import (
+    candles,
+    collect,
+    convert,
+    data_files,
+    own_series,
+    publish,
+    publish_zip,
+    sql,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 DAY = dt.date(2024, 3, 1)
@@ -164,6 +173,13 @@ def test_user_sql_cannot_write_files_or_read_outside_the_manifests(archive, tmp_
     convert(cfg)
     assert main(["query", f"COPY (SELECT 1) TO '{target}'", "--config", path]) == 2
     assert not target.exists()
+    capsys.readouterr()
+    [data] = data_files(cfg, "spot_klines")  # inside the sandbox's warehouse: a COPY there would overwrite it
+    before = Path(data).read_bytes()
+    assert main(["query", f"COPY (SELECT 1 AS x) TO '{data}' (FORMAT parquet)", "--config", path]) == 2
+    assert capsys.readouterr().err.strip() == ("raycollect: error: query: only SELECT queries run here (this one is a "
+                                               "COPY statement): the tables are read, never written")
+    assert Path(data).read_bytes() == before
 
 
 def test_damaged_streams_huge_lines_and_impossible_times_are_reasons_never_internal_errors(archive, tmp_path,
