@@ -3,14 +3,18 @@
 A file is written to a temporary name in its own directory (same filesystem: the rename is atomic), flushed
 and fsync'd when it must survive a crash (manifests, state, pointers), then renamed over its final name. A
 reader sees the old file or the new one, never half of one. The temporary name is hidden (``.name.<token>.tmp``),
-unique per writer, so two processes never write into one temporary file.
+unique per writer, so two processes never write into one temporary file. A file finished elsewhere (a verified
+zip in staging, a converted Parquet file) is put in place by ``move``: one rename, or a copy beside its final
+name and a rename when the two are on different filesystems.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,6 +54,26 @@ def write_with(path: Path, writer: Callable[[Path], None], *, durable: bool = Tr
     with replacing(path, durable=durable) as tmp:
         writer(tmp)
     return path
+
+
+def move(src: Path, dst: Path) -> None:
+    """Put the finished file ``src`` at ``dst`` in one rename (no fsync: a file a rerun can make again). Across
+    filesystems (a mount point inside the destination) it is copied beside ``dst`` first, so it still appears
+    whole, never half-written under its name; ``src`` is then removed."""
+    try:
+        os.replace(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    near = temp_path(dst)
+    try:
+        shutil.copyfile(src, near)
+        os.replace(near, dst)
+    except BaseException:
+        near.unlink(missing_ok=True)
+        raise
+    src.unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect.atomic import move
 from raycollect.checksum import sha256_file
 from raycollect.errors import ConfigurationError, WorkflowError
 from raycollect.staging import LOCAL_STAGING
@@ -139,13 +140,13 @@ class LocalStorage(BaseStorage):
     def commit(self, tmp: Path, relative: str, sidecar_tmp: Path | None) -> None:
         final = self.resolve(relative)
         final.parent.mkdir(parents=True, exist_ok=True)  # exist_ok: many threads and actors race here
-        os.replace(tmp, final)  # atomic: staging is on the destination's filesystem
+        move(tmp, final)  # one rename: staging is on the destination's filesystem
         if sidecar_tmp is not None:
-            os.replace(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
+            move(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
 
     def commit_sidecar(self, sidecar_tmp: Path, relative: str) -> None:
         final = self.resolve(relative)
-        os.replace(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
+        move(sidecar_tmp, final.with_name(final.name + ".CHECKSUM"))
 
     def list_dirs(self, relative_dirs: list[str]) -> tuple[pa.Array, pa.Array]:
         """GNU find lists and stats the directories in C and its output is parsed by Arrow: no Python object

@@ -40,8 +40,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from raycollect.atomic import move
 from raycollect.errors import reason
-from raycollect.silver.datafile import rename_whole
 from raycollect.silver.quality import Quality
 
 try:  # ISA-L: the same deflate, inflated about 2.6x faster than zlib (see _MemberReader)
@@ -120,7 +120,7 @@ def convert_file(src: Source, dst: Path, *, tmp_dir: Path | None = None,
             raise ConversionError(f"the zip changed on disk since it was verified (sha256 {digest[:16]}..., verified "
                                   f"{src.sha256[:16]}...): run `raycollect verify CONFIG` to fetch and verify it again")
         facts = quality.facts()  # everything that can fail runs before the output appears under its name
-        rename_whole(tmp, dst)
+        move(tmp, dst)
     except BaseException as exc:
         _unlink(tmp)  # a failed conversion leaves no partial file and the previous output as it was
         if isinstance(exc, _UNREADABLE) and not isinstance(exc, ConversionError):

@@ -11,16 +11,15 @@ through pyiceberg's FileIO on S3. Nothing is visible to readers until the driver
 
 from __future__ import annotations
 
-import errno
-import os
 import secrets
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from raycollect.atomic import move
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
@@ -84,7 +83,7 @@ def _move(tmp: Path, path: str, io_properties: dict[str, str]) -> int:
     try:
         if target is not None:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            rename_whole(tmp, Path(target))
+            move(tmp, Path(target))
         else:
             from pyiceberg.io import load_file_io
 
@@ -95,25 +94,6 @@ def _move(tmp: Path, path: str, io_properties: dict[str, str]) -> int:
     finally:
         _unlink(tmp)
     return size
-
-
-def rename_whole(tmp: Path, dst: Path) -> None:
-    """Rename ``tmp`` to ``dst``. Across filesystems (a mount point inside the warehouse) it is copied beside
-    ``dst`` first, so the file still appears whole, in one rename, never half-written under its name."""
-    try:
-        os.replace(tmp, dst)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    near = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        shutil.copyfile(tmp, near)
-        os.replace(near, dst)
-    except BaseException:
-        _unlink(near)
-        raise
-    _unlink(tmp)
 
 
 def _split(tmp: Path, meta: TableMetadata) -> list[Path]:
