@@ -124,13 +124,13 @@ def _selected(series: tuple[str, str, str | None, str | None], selection: list[t
 
 def _degraded(manifest_dir: str | Path) -> pa.Table:
     """(key, detail) of the collected files whose newest conversion failed or holds far fewer rows than expected."""
-    from raycollect.silver.manifest import newest_quality
+    from raycollect.silver.manifest import ConversionStatus, newest_quality
 
     keys: list[str] = []
     details: list[str] = []
     for r in newest_quality(manifest_dir).to_pylist():
         good_rows = (r["rows"] or 0) - (r["duplicate_rows"] or 0)
-        if r["status"] == "failed":
+        if r["status"] == ConversionStatus.FAILED:
             detail = f"failed to convert: {r['error']}"
         elif not r["rows"]:
             detail = "no row"

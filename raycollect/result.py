@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from raycollect.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED
@@ -16,25 +17,37 @@ from raycollect.models import DataZone, IngestionMetadata
 from raycollect.progress import human_bytes
 
 
+class RunStatus(str, Enum):
+    """How a collection ended: the result's ``status`` and the run record's."""
+
+    SUCCESS = "success"  # every planned file collected, skipped, or (not strict) missing
+    PARTIAL = "partial"  # some files failed or were quarantined (or, strict, missing)
+    FAILED = "failed"  # the run stopped on an error (``error`` says which)
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: what finished is recorded
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def failed_files(counts: Mapping[str, int], *, strict: bool) -> int:
     """Files that make a run fail: failed, quarantined, and (``strict``) missing."""
     return counts.get(Status.FAILED, 0) + counts.get(Status.QUARANTINED, 0) + (
         counts.get(Status.MISSING, 0) if strict else 0)
 
 
-def run_status(counts: Mapping[str, int], *, strict: bool, error: str | None, interrupted: bool) -> str:
+def run_status(counts: Mapping[str, int], *, strict: bool, error: str | None, interrupted: bool) -> RunStatus:
     """A collection's status: interrupted, failed (it stopped on an error), partial (some files failed) or success."""
     if interrupted:
-        return "interrupted"
+        return RunStatus.INTERRUPTED
     if error:
-        return "failed"
-    return "partial" if failed_files(counts, strict=strict) else "success"
+        return RunStatus.FAILED
+    return RunStatus.PARTIAL if failed_files(counts, strict=strict) else RunStatus.SUCCESS
 
 
 def exit_code_of(status: str, counts: Mapping[str, int], *, strict: bool, error: str | None,
                  also_failed: int = 0) -> int:
     """The exit code of a run (raycollect.exit_codes); ``also_failed``: files its conversion failed."""
-    if status == "interrupted":
+    if status == RunStatus.INTERRUPTED:
         return EXIT_INTERRUPTED
     if error:
         return EXIT_UNEXPECTED
@@ -44,7 +57,7 @@ def exit_code_of(status: str, counts: Mapping[str, int], *, strict: bool, error:
 @dataclass(frozen=True)
 class RunResult:
     run_id: str
-    status: str  # success | partial | failed | interrupted
+    status: str  # a RunStatus: success | partial | failed | interrupted
     planned: int
     counts: Mapping[str, int]  # per status: success, skipped, missing, failed
     total_bytes: int

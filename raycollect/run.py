@@ -29,7 +29,7 @@ from raycollect.manifest.store import ManifestStore
 from raycollect.matrix import load_matrix
 from raycollect.models import IngestionMetadata
 from raycollect.progress import Progress
-from raycollect.result import RunResult, exit_code_of, run_status
+from raycollect.result import RunResult, RunStatus, exit_code_of, run_status
 from raycollect.resume import Resume
 from raycollect.selection import effective_range, latest_publishable
 from raycollect.staging import sweep, sweep_owned
@@ -136,7 +136,7 @@ class Run:
                 # grace ran out) holds its staging until its process has exited, a moment after the kill.
                 sweep_owned(self.storage.staging_root, f"{run_id}-actor", timeout=10.0)
         result = self._finish(started, time.monotonic() - t0, error)
-        if cfg.convert and result.status in ("success", "partial"):
+        if cfg.convert and result.status in (RunStatus.SUCCESS, RunStatus.PARTIAL):
             from raycollect.silver.job import SilverJob
 
             if self.sync:  # sync collected up to the latest publishable day, whatever date_range.end says

@@ -37,11 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_conversion(result: Any, out: Any = None) -> None:
+    from raycollect.silver.manifest import ConversionStatus as CS
+
     out = out or sys.stdout
     c = result.counts
     rate = result.rows / max(result.seconds, 1e-9)
-    print(f"convert {result.run_id}: {c['converted']:,} converted, {c['skipped']:,} unchanged, {c['failed']:,} "
-          f"failed, {c['superseded']:,} superseded by monthly files; {result.rows:,} rows from "
+    print(f"convert {result.run_id}: {c[CS.CONVERTED]:,} converted, {c[CS.SKIPPED]:,} unchanged, {c[CS.FAILED]:,} "
+          f"failed, {c[CS.SUPERSEDED]:,} superseded by monthly files; {result.rows:,} rows from "
           f"{human_bytes(result.bytes_in)} of zips to {human_bytes(result.bytes_out)} of Parquet in "
           f"{result.seconds:.1f}s ({rate:,.0f} rows/s)", file=out)
     if result.unverified:

@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sync(args: argparse.Namespace) -> int:
+    from raycollect.manifest.schema import Status
+    from raycollect.result import RunStatus
     from raycollect.selection import latest_publishable
     from raycollect.workflow import ArchiveCollectionWorkflow
 
@@ -94,10 +96,10 @@ def sync(args: argparse.Namespace) -> int:
     result = ArchiveCollectionWorkflow(config, ray_address=args.ray_address, strict=args.strict,
                                        show_progress=not args.no_progress, sync=True).execute()
     c = result.counts
-    if not result.error and result.status != "interrupted" and not any(
-            c.get(k) for k in ("success", "failed", "removed", "quarantined")):
+    if not result.error and result.status != RunStatus.INTERRUPTED and not any(
+            c.get(k) for k in (Status.SUCCESS, Status.FAILED, Status.REMOVED, Status.QUARANTINED)):
         print(f"sync: nothing new up to {latest_publishable()} ({result.planned:,} files checked, "
-              f"{c.get('missing', 0) + result.unlisted:,} not published yet) in {result.seconds:.1f}s")
+              f"{c.get(Status.MISSING, 0) + result.unlisted:,} not published yet) in {result.seconds:.1f}s")
         return result.exit_code
     print_summary(result)
     return result.exit_code
@@ -128,6 +130,8 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def print_summary(result: dict[str, Any], out: Any = None) -> None:
+    from raycollect.result import RunStatus
+
     out = out or sys.stdout
     s = result["collection_stats"]
     secs = max(s["processing_time_seconds"], 1e-9)
@@ -148,7 +152,7 @@ def print_summary(result: dict[str, Any], out: Any = None) -> None:
                      f"{changes['quarantined']:,} quarantined (kept in _quarantine/, see `manifest failed`)")
     if result.get("error"):
         lines.append(f"  error: {result['error']}")
-    if result["status"] == "interrupted":
+    if result["status"] == RunStatus.INTERRUPTED:
         lines.append("  interrupted: the files above were decided before the interrupt; run again to collect the "
                      "rest (everything collected so far is kept and skipped)")
     lines += [f"  note: {n}" for n in result.get("notes") or []]
