@@ -46,12 +46,15 @@ CHECKSUM_SUFFIX = ".CHECKSUM"
 SYMBOL_RE = re.compile(r"[A-Z0-9]{1,32}(?:_[A-Z0-9]{1,16})?")
 DATA_TYPE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,47}")
 
-_KEY_RE = re.compile(
-    r"data/(?P<market>spot|futures/um|futures/cm|option)/(?P<partition>daily|monthly)/"
+#: An archive zip key, as a pattern that Python's ``re`` and Arrow's RE2 both read: ``parse_key`` checks one key
+#: with it, the listing's snapshot takes the parts of a million keys column-wise (raycollect.listing).
+KEY_PATTERN = (
+    r"(?P<folder>data/(?P<market>spot|futures/um|futures/cm|option)/(?P<partition>daily|monthly)/"
     r"(?P<data_type>[A-Za-z][A-Za-z0-9]{0,47})/(?P<symbol>[A-Z0-9]{1,32}(?:_[A-Z0-9]{1,16})?)/"
-    r"(?:(?P<interval>[0-9]{1,2}(?:s|m|h|d|w|mo))/)?"
+    r"(?:(?P<interval>[0-9]{1,2}(?:s|m|h|d|w|mo))/)?)"
     r"(?P<file>(?P<fsymbol>[A-Z0-9_]+)-(?P<tag>[A-Za-z0-9]+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip)"
 )
+_KEY_RE = re.compile(KEY_PATTERN)
 _PATH_TO_MARKET = {v: k for k, v in MARKET_PATHS.items()}
 
 

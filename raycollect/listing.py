@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from raycollect.archive import MARKET_PATHS
+from raycollect.archive import KEY_PATTERN, MARKET_PATHS
 from raycollect.manifest.schema import ARCHIVE_FIELDS, COLLECTED, QUARANTINED, REMOVED, STATE_SCHEMA
 from raycollect.manifest.state import State
 from raycollect.manifest.writer import Publish, atomic_write
@@ -37,9 +37,7 @@ SNAPSHOT_SCHEMA = pa.schema([
     ("listed_at", pa.timestamp("us", tz="UTC")),
 ])  # fmt: skip
 
-_KEY_RE = (r"^(?P<folder>data/(?P<market>spot|futures/um|futures/cm|option)/(?P<partition>daily|monthly)/"
-           r"(?P<data_type>[^/]+)/(?P<symbol>[^/]+)/(?:(?P<interval>[^/]+)/)?)[^/]*-"
-           r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip$")
+_KEY_RE = f"^{KEY_PATTERN}$"  # the archive's key grammar, for Arrow's extract_regex
 _MARKETS = {path: market for market, path in MARKET_PATHS.items()}  # data/<path>/ -> the config's market name
 
 
@@ -53,9 +51,11 @@ def summarize(zips: pa.Table, listed_at: dt.datetime | None = None) -> pa.Table:
     if zips.num_rows == 0:
         return SNAPSHOT_SCHEMA.empty_table()
     parts = pc.extract_regex(zips["key"], _KEY_RE).combine_chunks()
+    parts = parts.filter(parts.is_valid())  # a key outside the grammar: null (its fields would read as "")
     table = pa.table({name: parts.field(name) for name in
                       ("folder", "market", "partition", "data_type", "symbol", "interval", "period")})
-    table = table.filter(pc.is_valid(table["folder"]))
+    if table.num_rows == 0:
+        return SNAPSHOT_SCHEMA.empty_table()
     monthly = pc.equal(table["partition"], "monthly")
     text = pc.if_else(monthly, pc.binary_join_element_wise(table["period"], "-01", ""), table["period"])
     table = table.set_column(6, "period", pc.strptime(text, format="%Y-%m-%d", unit="s").cast(pa.date32()))

@@ -33,6 +33,15 @@ def test_a_folder_gives_its_first_and_last_period_and_the_holes_between():
     assert um["holes"] == [dt.date(2023, 12, 1), dt.date(2024, 1, 1)]
 
 
+def test_keys_outside_the_archives_grammar_never_reach_the_snapshot():
+    odd = ["data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-1-4.zip",  # a period that is not ISO
+           "data/spot/daily/klines/btcusdt/1m/btcusdt-1m-2024-01-04.zip",  # a symbol the archive never spells
+           "data/spot/daily/klines/BTCUSDT/7x/BTCUSDT-7x-2024-01-04.zip",  # no such interval shape
+           "data/spot/daily/klines/../../1m/BTCUSDT-1m-2024-01-04.zip"]
+    rows = summarize(zips([DAILY.format("2024-01-02"), *odd]), T).to_pylist()
+    assert [(r["folder"], r["files"]) for r in rows] == [("data/spot/daily/klines/BTCUSDT/1m/", 1)]
+
+
 def test_a_new_snapshot_replaces_the_folders_it_listed_and_keeps_the_others(tmp_path):
     write_snapshot(tmp_path, summarize(zips([DAILY.format("2024-01-01"), MONTHLY.format("2024-01")])))
     write_snapshot(tmp_path, summarize(zips([DAILY.format("2024-01-01"), DAILY.format("2024-01-03")])))
