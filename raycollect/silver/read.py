@@ -26,18 +26,21 @@ from raycollect.silver.tables import Lakehouse, lakehouse, split_table_name
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
+    from raycollect.config import WorkflowConfig
+
+
 Output = Literal["arrow", "duckdb", "polars", "ray"]
 
 
-def table(config: Any, market: str, data_type: str) -> Table:
+def table(config: WorkflowConfig | dict[str, Any] | str | Path, market: str, data_type: str) -> Table:
     """The pyiceberg ``Table`` of (market, data type) in the config's catalog."""
     return lakehouse(_config(config)).table(market, data_type)
 
 
-def scan(config: Any, market: str, data_type: str, *, symbols: list[str] | None = None,
-         start: str | dt.date | dt.datetime | None = None, end: str | dt.date | dt.datetime | None = None,
-         interval: str | None = None, columns: list[str] | None = None, as_of: str | int | None = None,
-         to: Output = "arrow") -> Any:
+def scan(config: WorkflowConfig | dict[str, Any] | str | Path, market: str, data_type: str, *,
+         symbols: list[str] | None = None, start: str | dt.date | dt.datetime | None = None,
+         end: str | dt.date | dt.datetime | None = None, interval: str | None = None,
+         columns: list[str] | None = None, as_of: str | int | None = None, to: Output = "arrow") -> Any:
     """Rows of (market, data type) for ``symbols`` (all when None) with the time column in ``[start, end)`` (UTC;
     a date is its midnight), as ``to`` says: ``arrow`` (pyarrow.Table), ``duckdb`` (a relation), ``polars`` (a
     LazyFrame) or ``ray`` (a Ray Dataset)."""
@@ -242,7 +245,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _config(config: Any) -> Any:
+def _config(config: WorkflowConfig | dict[str, Any] | str | Path) -> WorkflowConfig:
     from raycollect.config import WorkflowConfig
 
     if isinstance(config, WorkflowConfig):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
+
+    from raycollect.config import WorkflowConfig
 
 #: The catalog's name for pyiceberg (it only labels the catalog object).
 CATALOG_NAME = "raycollect"
@@ -156,7 +158,7 @@ def split_table_name(name: str) -> tuple[str, str]:
                              "spot_klines or futures_um_fundingRate")
 
 
-def lakehouse(config: Any) -> Lakehouse:
+def lakehouse(config: WorkflowConfig) -> Lakehouse:
     """The config's warehouse, catalog and namespace (ConfigurationError naming the fix when they cannot work)."""
     warehouse = warehouse_location(config)
     props = {str(k): str(v) for k, v in (config.silver_catalog or {}).items()}
@@ -181,7 +183,7 @@ def lakehouse(config: Any) -> Lakehouse:
     return Lakehouse(warehouse, props, config.silver_namespace)
 
 
-def warehouse_location(config: Any) -> str:
+def warehouse_location(config: WorkflowConfig) -> str:
     text = config.silver_directory or _join(config.output_directory, "silver")
     if text.startswith("s3://"):
         bucket = text[5:].split("/", 1)[0]
