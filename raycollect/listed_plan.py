@@ -17,6 +17,7 @@ that is not listed while its days are is not reported missing (its days stand in
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from raycollect.listing import summarize
 if TYPE_CHECKING:
     from raycollect.config import WorkflowConfig
     from raycollect.matrix import ArchiveMatrix
+    from raycollect.storage import BaseStorage
 
 _MONTHLY_OF_DAY = (r"-(\d{4}-\d{2})-\d{2}\.zip$", r"-\1.zip")
 
@@ -162,13 +164,11 @@ def listed_plan(config: WorkflowConfig, matrix: ArchiveMatrix, series: list[Any]
     return ListedPlan(batches, lister, report, monthly_folders=monthly, first_day=first_day)
 
 
-def discover_plan(config: WorkflowConfig, matrix: ArchiveMatrix, storage: Any = None, *,
-                  today: Any = None) -> tuple[pa.Table, DiscoveryReport]:
+def discover_plan(config: WorkflowConfig, matrix: ArchiveMatrix, storage: BaseStorage | None = None, *,
+                  today: dt.date | None = None) -> tuple[pa.Table, DiscoveryReport]:
     """The whole plan with ``listed`` and the listing's facts, materialised (``raycollect plan --discover``):
     symbols checked, monthly fallbacks under auto, every folder listed. ``storage`` is not used (kept for the
     API: listed keys never become paths here)."""
-    import datetime as dt
-
     from raycollect.discovery import listed_selection
 
     series, lister, report = listed_selection(config, matrix)

@@ -9,9 +9,13 @@ Each failure is a ConfigurationError (exit 2): one line naming the endpoint or p
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raycollect.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from raycollect.manifest.store import ManifestStore
+    from raycollect.storage import BaseStorage
 
 #: Short on purpose: a healthy endpoint answers a one-key listing in milliseconds; 3 attempts of these
 #: bound a black-holed endpoint to well under 30 s.
@@ -89,7 +93,7 @@ def _chain_text(exc: BaseException) -> str:
     return " | ".join(parts)
 
 
-def check_destinations(storage: Any, manifests: Any) -> None:
+def check_destinations(storage: BaseStorage, manifests: ManifestStore) -> None:
     """Output (directory or bucket) and manifest directory (or prefix) are writable, or ConfigurationError."""
     storage.probe()
     manifests.probe()

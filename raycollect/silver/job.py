@@ -35,6 +35,7 @@ from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.exit_codes import EXIT_FAILED, EXIT_OK
 from raycollect.manifest.schema import COLLECTED, PLAN_ROW_SCHEMA
+from raycollect.manifest.store import ManifestStore
 from raycollect.manifest.writer import new_run_id
 from raycollect.silver.commit import Replace
 from raycollect.silver.manifest import (
@@ -219,7 +220,7 @@ class SilverJob:
         return out
 
     # --- what to convert ---
-    def _sources(self, mdir: Path, store: Any) -> tuple[pa.Table, int]:
+    def _sources(self, mdir: Path, store: ManifestStore) -> tuple[pa.Table, int]:
         """Plan rows of the selection that the collection state holds verified (plan columns + sha256, size), and
         how many more it holds collected but unverified (``download_checksum: false``): those stay bronze only.
 

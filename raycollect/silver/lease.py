@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from raycollect.atomic import write_text
 
 if TYPE_CHECKING:
+    from raycollect.manifest.store import ManifestStore
     from raycollect.silver.tables import Lakehouse
 
 #: How often a live run rewrites its lease.
@@ -33,7 +34,7 @@ LEASES = "leases"
 class RunLease:
     """``with RunLease(store, run_id, tables):`` the run is known alive inside (``store``: the ManifestStore)."""
 
-    def __init__(self, store: Any, run_id: str, tables: list[str]) -> None:
+    def __init__(self, store: ManifestStore, run_id: str, tables: list[str]) -> None:
         self.store, self.run_id, self.tables = store, run_id, tables
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,7 +65,7 @@ class RunLease:
                 pass
 
 
-def reap_dead_runs(store: Any, lake: Lakehouse, *, keep: str | None = None) -> int:
+def reap_dead_runs(store: ManifestStore, lake: Lakehouse, *, keep: str | None = None) -> int:
     """Delete the uncommitted data files of runs whose lease is stale (not ``keep``'s); returns how many."""
     from raycollect.silver.maintain import reachable_files
     from raycollect.silver.tables import split_table_name
@@ -90,7 +91,7 @@ def reap_dead_runs(store: Any, lake: Lakehouse, *, keep: str | None = None) -> i
     return deleted
 
 
-def _leases(store: Any) -> dict[str, tuple[Path, float]]:
+def _leases(store: ManifestStore) -> dict[str, tuple[Path, float]]:
     """run id -> (the lease's local path, when it was last written): LastModified on S3, else its mtime."""
     folder = Path(store.local) / "silver" / LEASES
     out: dict[str, tuple[Path, float]] = {}
@@ -110,7 +111,7 @@ def _leases(store: Any) -> dict[str, tuple[Path, float]]:
     return out
 
 
-def _remove(store: Any, path: Path) -> None:
+def _remove(store: ManifestStore, path: Path) -> None:
     path.unlink(missing_ok=True)
     if store.remote:
         relative = path.relative_to(Path(store.local)).as_posix()
