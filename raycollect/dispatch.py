@@ -51,7 +51,7 @@ class Shard:
     """A slice of the work: its rows stay with the driver; workers get ``tasks`` (for a plan slice, 4 columns)."""
 
     shard_id: int
-    rows: Any  # pa.Table with at least key, checksum_key, target, verify_existing
+    rows: Any  # a plan slice: pa.Table with at least key, checksum_key, target, verify_existing; or any payload
     attempt: int = 1
 
     @property
