@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Config name of a market -> its path below ``data/`` (note the singular ``option``).
 MARKET_PATHS: dict[str, str] = {
@@ -145,3 +148,22 @@ def parse_key(key: str) -> ArchiveKey | None:
         return parsed if parsed.key == key else None
     except ValueError:
         return None
+
+
+# --- the same, column-wise, on Arrow arrays of keys (pyarrow is imported when used: not at start-up) ---
+_MONTHLY_OF_DAY = (r"-(\d{4}-\d{2})-\d{2}\.zip$", r"-\1.zip")
+
+
+def folder_of(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``a/b/c.zip`` -> ``a/b/`` for each key or path."""
+    import pyarrow.compute as pc
+
+    return pc.replace_substring_regex(keys, pattern=r"[^/]*$", replacement="")
+
+
+def monthly_key_of(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The key of the monthly file that holds each daily key's day (any other key as it is)."""
+    import pyarrow.compute as pc
+
+    month = pc.replace_substring_regex(keys, pattern=_MONTHLY_OF_DAY[0], replacement=_MONTHLY_OF_DAY[1])
+    return pc.replace_substring(month, pattern="/daily/", replacement="/monthly/", max_replacements=1)

@@ -62,6 +62,12 @@ class Lister:
         self.client = s3_client(endpoint_url=endpoint_url, region=region, anonymous=True, pool=workers)
         self.requests = 0
 
+    @classmethod
+    def for_config(cls, config: WorkflowConfig) -> Lister:
+        """The config's source bucket, listed with ``workers_per_actor`` requests at once (default LISTINGS)."""
+        return cls(config.bucket, config.endpoint_url, config.region,
+                   workers=config.workers_per_actor or defaults.LISTINGS)
+
     def listdir(self, prefix: str, start_after: str | None = None) -> tuple[list[str], list[str]]:
         """(sub-folder prefixes, object keys) directly below ``prefix`` (which must end with '/'), from
         ``start_after`` on when given (keys sort by date inside a directory: recent files only)."""
@@ -243,8 +249,7 @@ def listed_selection(config: WorkflowConfig, matrix: ArchiveMatrix) -> tuple[lis
     """The config's series with every symbol checked against the archive (patterns resolved)."""
     from raycollect.selection import resolve
 
-    lister = Lister(config.bucket, config.endpoint_url, config.region,
-                    workers=config.workers_per_actor or defaults.LISTINGS)
+    lister = Lister.for_config(config)
     report = DiscoveryReport()
     series = check_symbols(resolve(config, matrix), lister, config.quote_assets, report, alive_on=config.alive_on)
     return series, lister, report

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raycollect.archive import parse_key
+from raycollect.archive import folder_of, monthly_key_of, parse_key
 from raycollect.discovery import LISTED_SCHEMA, DiscoveryReport, Lister, with_archive_facts
 from raycollect.listing import summarize
 
@@ -33,20 +33,6 @@ if TYPE_CHECKING:
     from raycollect.config import WorkflowConfig
     from raycollect.matrix import ArchiveMatrix
     from raycollect.storage import BaseStorage
-
-_MONTHLY_OF_DAY = (r"-(\d{4}-\d{2})-\d{2}\.zip$", r"-\1.zip")
-
-
-def folder_of(keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """``a/b/c.zip`` -> ``a/b/`` (column-wise)."""
-    return pc.replace_substring_regex(keys, pattern=r"[^/]*$", replacement="")
-
-
-def monthly_key_of(day_keys: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The monthly file's key of each daily key (column-wise)."""
-    month = pc.replace_substring_regex(day_keys, pattern=_MONTHLY_OF_DAY[0], replacement=_MONTHLY_OF_DAY[1])
-    return pc.replace_substring(month, pattern="/daily/", replacement="/monthly/", max_replacements=1)
-
 
 class ListedPlan:
     """Iterate ``batches()`` for the listed files (key-sorted, with the listing's facts); then ``unlisted`` holds

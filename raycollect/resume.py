@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect.archive import folder_of
 from raycollect.checksum import SIDECAR_FIXED_BYTES
 from raycollect.manifest.schema import COLLECTED, QUARANTINED, REMOVED, STATE_SCHEMA
 from raycollect.manifest.state import State
@@ -177,7 +178,7 @@ class Resume:
 
     def _on_disk(self, targets: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
         """(zip size, sidecar size) per target, null where absent; one listing per directory."""
-        listed, sizes = self.storage.list_dirs(pc.unique(_dirname(targets)).to_pylist())
+        listed, sizes = self.storage.list_dirs(pc.unique(folder_of(targets)).to_pylist())
         sums = pc.binary_join_element_wise(targets, ".CHECKSUM", "")
         both = pa.chunked_array([*targets.chunks, *sums.chunks]) if isinstance(targets, pa.ChunkedArray) else \
             pa.chunked_array([targets, sums])
@@ -200,11 +201,6 @@ def _unchanged(plan: pa.Table, state: pa.Table, idx: pa.Array) -> pa.Array:
 def _known(state: pa.Table, idx: pa.Array) -> pa.Array:
     """The state has the archive's facts of the row's file (a quarantined file compares on them)."""
     return pc.fill_null(pc.is_valid(pc.take(state["last_modified"], idx)), False)
-
-
-def _dirname(paths: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """``a/b/c.zip`` -> ``a/b/`` (column-wise)."""
-    return pc.replace_substring_regex(paths, pattern=r"[^/]*$", replacement="")
 
 
 def _skipped(plan_rows: pa.Table, facts: pa.Table | None = None) -> pa.Table:

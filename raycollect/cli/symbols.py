@@ -22,10 +22,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
-    from raycollect import defaults
     from raycollect.cli.manifest import render
     from raycollect.config import WorkflowConfig
-    from raycollect.discovery import Lister, check_symbols
+    from raycollect.discovery import DiscoveryReport, Lister, check_symbols
     from raycollect.errors import ConfigurationError
     from raycollect.lifetimes import alive, lifetimes
     from raycollect.manifest import table_rows
@@ -41,10 +40,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigurationError(f"symbols: --alive-on {args.alive_on!r} is not a date (YYYY-MM-DD)") from None
     check_source(config.bucket, config.endpoint_url, config.region)
-    lister = Lister(config.bucket, config.endpoint_url, config.region,
-                    workers=config.workers_per_actor or defaults.LISTINGS)
-    from raycollect.discovery import DiscoveryReport
-
+    lister = Lister.for_config(config)
     series = check_symbols(resolve(config, load_matrix(config.matrix_path)), lister, config.quote_assets,
                            DiscoveryReport())
     today = dt.datetime.now(dt.timezone.utc).date()

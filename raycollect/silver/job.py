@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raycollect.archive import monthly_key_of
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.exit_codes import EXIT_FAILED, EXIT_OK
@@ -414,15 +414,6 @@ def _collected_series(series: list[Any], keys: pa.ChunkedArray, quote_assets: li
     return out
 
 
-#: A daily key's date and the monthly key of its month: ``.../daily/T/S/[I/]S-[I|T]-YYYY-MM-DD.zip``.
-_DAILY_KEY = re.compile(r"^(data/.+?)/daily/(.+-\d{4}-\d{2})-\d{2}\.zip$")
-
-
-def _monthly_key(keys: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """The key of the monthly file that holds each daily key's day (null for a key that is not daily)."""
-    return pc.replace_substring_regex(keys, _DAILY_KEY.pattern, r"\1/monthly/\2.zip")
-
-
 def _supersede(sources: pa.Table, done: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(sources to convert, daily sources whose month a monthly file holds: one of this selection, or one already
     in the tables). A month in silver as its monthly file never gets its days added beside it."""
@@ -433,7 +424,7 @@ def _supersede(sources: pa.Table, done: pa.Table) -> tuple[pa.Table, pa.Table]:
     if done.num_rows:
         kept = done.filter(pc.and_(pc.equal(done["partition"], "monthly"), pc.equal(done["status"], CONVERTED.value)))
         monthly_keys = pa.chunked_array(monthly_keys.chunks + kept["key"].chunks, pa.string())
-    held = pc.and_(daily, pc.fill_null(pc.is_in(_monthly_key(sources["key"]), monthly_keys), False))
+    held = pc.and_(daily, pc.fill_null(pc.is_in(monthly_key_of(sources["key"]), monthly_keys), False))
     return sources.filter(pc.invert(held)), sources.filter(held)
 
 
@@ -443,7 +434,7 @@ def _superseded_by_converted(held: pa.Table, changes: dict[str, _TableChange]) -
     if not held.num_rows:
         return held
     converted_now = sorted(k for c in changes.values() for k in c.monthly)
-    monthly = _monthly_key(held["key"])
+    monthly = monthly_key_of(held["key"])
     return held.filter(pc.fill_null(pc.is_in(monthly, pa.array(converted_now, pa.string())), False)) if \
         converted_now else held.slice(0, 0)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from raycollect.archive import monthly_key_of
 from raycollect.silver.job import (
     BATCH_BYTES,
     BATCH_FILES,
     _batches,
     _converted_before,
-    _monthly_key,
     _split_done,
     _supersede,
 )
@@ -41,7 +41,7 @@ MONTH = "data/spot/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2024-03.zip"
 def test_a_daily_key_names_the_monthly_file_of_its_month_for_every_type():
     keys = pa.array([DAY.format(1), "data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-12-31.zip",
                      MONTH, "data/option/daily/BVOLIndex/BTCBVOLUSDT/BTCBVOLUSDT-BVOLIndex-2023-07-01.zip"])
-    assert _monthly_key(keys).to_pylist() == [
+    assert monthly_key_of(keys).to_pylist() == [
         MONTH, "data/futures/um/monthly/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-12.zip", MONTH,
         "data/option/monthly/BVOLIndex/BTCBVOLUSDT/BTCBVOLUSDT-BVOLIndex-2023-07.zip"]
 
