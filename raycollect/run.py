@@ -120,7 +120,7 @@ class Run:
                     stream = sync_stream(cfg, matrix, today=self.today, rows_per_batch=self.plan_batch_rows)
                 else:
                     stream = plan_stream(cfg, matrix, self.storage, rows_per_batch=self.plan_batch_rows,
-                                         only_collected=state if self.only_collected else None)
+                                         only_collected=state if self.only_collected else None, today=self.today)
                 self.notes += stream.notes
                 self.discovery = stream.discovery
                 self._collect(stream, state)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 from raycollect.errors import ConfigurationError
 from raycollect.manifest.schema import COLLECTED, PLAN_COLUMNS
 from raycollect.manifest.state import State
-from raycollect.plan import build_plan, count_planned, sorted_batches
+from raycollect.plan import PLAN_SCHEMA, build_plan, count_planned, sorted_batches
 from raycollect.storage import BaseStorage
 
 if TYPE_CHECKING:
@@ -45,32 +46,33 @@ class PlanStream:
 
 
 def plan_stream(config: WorkflowConfig, matrix: ArchiveMatrix, storage: BaseStorage, *,
-                only_collected: State | None = None, rows_per_batch: int = BATCH_ROWS) -> PlanStream:
+                only_collected: State | None = None, rows_per_batch: int = BATCH_ROWS,
+                today: dt.date | None = None) -> PlanStream:
+    """The plan in key order, batch by batch (streamed when nothing needs it whole); ``today`` (UTC, default the
+    real date) decides which months are complete."""
     from raycollect.discovery import listed_selection
 
+    today = today or dt.datetime.now(dt.timezone.utc).date()
     if config.uses_discovery:
-        import datetime as dt
-
         from raycollect.listed_plan import listed_plan
 
         series, lister, report = listed_selection(config, matrix)
-        plan = listed_plan(config, matrix, series, lister, report, today=dt.datetime.now(dt.timezone.utc).date(),
-                           rows_per_batch=rows_per_batch)
-        out = PlanStream(plan.batches(), count_planned(config, series), discovery=report, notes=list(report.notes),
-                         listed=plan)
+        plan = listed_plan(config, matrix, series, lister, report, today=today, rows_per_batch=rows_per_batch)
+        out = PlanStream(plan.batches(), count_planned(config, series, today=today), discovery=report,
+                         notes=list(report.notes), listed=plan)
         if storage.mirrors_keys and only_collected is None:
             return out
         parts = list(out.batches)
-        table = pa.concat_tables(parts) if parts else _empty_listed()
+        table = pa.concat_tables(parts) if parts else PLAN_SCHEMA.empty_table()
         out.planned = report.planned
     else:
         series, _, report = listed_selection(config, matrix)
         out = PlanStream(iter(()), 0, notes=list(report.notes))
         if storage.mirrors_keys and only_collected is None:
-            out.batches = sorted_batches(config, matrix, series, rows_per_batch=rows_per_batch)
-            out.planned = count_planned(config, series)
+            out.batches = sorted_batches(config, matrix, series, today=today, rows_per_batch=rows_per_batch)
+            out.planned = count_planned(config, series, today=today)
             return out
-        table = build_plan(config, matrix, series=series)
+        table = build_plan(config, matrix, series=series, today=today)
         out.planned = table.num_rows
     if not storage.mirrors_keys:
         table = apply_layout(table, storage)
@@ -80,12 +82,6 @@ def plan_stream(config: WorkflowConfig, matrix: ArchiveMatrix, storage: BaseStor
     table = table.sort_by("key")
     out.batches = iter(table.to_batches(max_chunksize=rows_per_batch))
     return out
-
-
-def _empty_listed() -> pa.Table:
-    from raycollect.plan import PLAN_SCHEMA
-
-    return PLAN_SCHEMA.empty_table()
 
 
 def collected_only(plan: pa.Table, state: State) -> pa.Table:
