@@ -288,39 +288,6 @@ class Dispatcher:
             self.sink.on_lost(shard, f"shard failed {shard.attempt} times; last: {why}")
 
 
-@dataclass
-class _Callbacks:
-    """A Sink from separate callables (``dispatch``'s signature)."""
-
-    result: Callable[[Shard, pa.RecordBatch], None]
-    lost: Callable[[Shard, str], None]
-    actors: Callable[[list[dict[str, Any]]], None] | None = None
-    pulse: Callable[[], None] | None = None
-
-    def on_result(self, shard: Shard, results: pa.RecordBatch) -> None:
-        self.result(shard, results)
-
-    def on_lost(self, shard: Shard, reason: str) -> None:
-        self.lost(shard, reason)
-
-    def on_actors(self, infos: list[dict[str, Any]]) -> None:
-        if self.actors is not None:
-            self.actors(infos)
-
-    def tick(self) -> None:
-        if self.pulse is not None:
-            self.pulse()
-
-
-def dispatch(shards: Iterator[Shard], make_actor: Callable[[int], Any], n_actors: int,
-             on_result: Callable[[Shard, pa.RecordBatch], None], on_lost: Callable[[Shard, str], None], *,
-             tick: Callable[[], None] | None = None, on_actors: Callable[[list[dict[str, Any]]], None] | None = None,
-             **options: Any) -> dict[str, int]:
-    """``Dispatcher(...).run()`` with callables instead of a sink: ``on_result`` gets each shard's results,
-    ``on_lost`` each shard given up on. ``options``: the Dispatcher's keyword arguments."""
-    return Dispatcher(shards, make_actor, n_actors, _Callbacks(on_result, on_lost, on_actors, tick), **options).run()
-
-
 def _release(slots: list[_Slot], *, graceful: bool, keep: Callable[[list[Any]], None] | None,
              calls: RayCalls) -> None:
     """Let ready actors remove their staging, then kill every actor so idle nodes can scale down; or, with

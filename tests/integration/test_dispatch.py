@@ -3,14 +3,39 @@
 import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pytest
 import ray
 
-from raycollect.dispatch import MAX_SHARD_ATTEMPTS, Shard, dispatch
+from raycollect.dispatch import MAX_SHARD_ATTEMPTS, Dispatcher, Shard, TaskCalls
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
+
+
+@dataclass
+class _Sink:
+    result: Callable
+    lost: Callable
+
+    def on_result(self, shard, results):
+        self.result(shard, results)
+
+    def on_lost(self, shard, reason):
+        self.lost(shard, reason)
+
+    def on_actors(self, infos):
+        pass
+
+    def tick(self):
+        pass
+
+
+def dispatch(shards, make_actor, n_actors, on_result, on_lost, **options):
+    """``Dispatcher(...).run()`` with two callables as its sink."""
+    return Dispatcher(shards, make_actor, n_actors, _Sink(on_result, on_lost), **options).run()
 
 
 def test_shards_after_a_poison_shard_still_run_when_every_actor_is_restarting():
@@ -102,3 +127,32 @@ def test_a_run_interrupted_after_its_last_shard_keeps_no_actor():
             break
         assert time.monotonic() < deadline, "the interrupted run's actor is still alive"
         time.sleep(0.2)
+
+
+def test_a_task_dispatch_that_ends_early_cancels_the_tasks_still_running():
+    """Silver's conversion dispatches Ray tasks (TaskCalls). When the run ends early (here its sink raises on the
+    first result; an interrupt does the same), the task still running is cancelled, not left to finish."""
+
+    @ray.remote(num_cpus=0.5, max_retries=0)
+    def work(tasks):
+        if tasks["slow"][0]:
+            time.sleep(120)
+        return tasks["n"][0]
+
+    calls = TaskCalls(work)
+    submitted = []
+    submit = calls.submit
+    calls.submit = lambda lane, shard: submitted.append(submit(lane, shard)) or submitted[-1]
+
+    def on_result(shard, results):
+        raise RuntimeError("the sink gave up")
+
+    shards = iter([Shard(0, {"slow": [False], "n": [0]}), Shard(1, {"slow": [True], "n": [1]})])
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="the sink gave up"):
+        Dispatcher(shards, lambda lane: lane, 2, _Sink(on_result, lambda s, why: None), calls=calls,
+                   inflight_per_actor=1).run()
+    assert len(submitted) == 2 and calls.running == {}
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(submitted[1], timeout=60)
+    assert time.monotonic() - t0 < 60  # cancelled, not waited out (the task sleeps 120 s)
