@@ -254,31 +254,37 @@ def summarize(plan: pa.Table) -> pa.Table:
 
 
 def write_plan(plan: pa.Table, path: str | Path) -> str:
-    """Write the plan as Parquet, CSV or JSON Lines, chosen by the file's extension; returns the format."""
+    """Write the plan as Parquet, CSV or JSON Lines, chosen by the file's extension, whole (raycollect.atomic: an
+    interrupted write leaves no half file under the name); returns the format."""
+    from raycollect.atomic import write_with
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        pq.write_table(plan, p)
+        write_with(p, lambda tmp: pq.write_table(plan, tmp), durable=False)
         return "parquet"
     plain = plan.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type)
                                  for f in plan.schema]))
     if suffix == ".csv":
         import pyarrow.csv as pcsv
 
-        pcsv.write_csv(plain, p)
+        write_with(p, lambda tmp: pcsv.write_csv(plain, tmp), durable=False)
         return "csv"
     if suffix in (".jsonl", ".ndjson"):
-        import json
-
-        with p.open("w", encoding="utf-8") as fh:
-            for batch in plain.to_batches(max_chunksize=65_536):
-                for row in batch.to_pylist():
-                    row["period"] = row["period"].isoformat()
-                    fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        write_with(p, lambda tmp: _write_jsonl(plain, tmp), durable=False)
         return "jsonl"
     from raycollect.errors import ConfigurationError
 
     raise ConfigurationError(f"Cannot write the plan to {path}: use a .parquet, .csv or .jsonl file name")
+
+
+def _write_jsonl(plain: pa.Table, path: Path) -> None:
+    import json
+
+    with path.open("w", encoding="utf-8") as fh:
+        for batch in plain.to_batches(max_chunksize=65_536):
+            for row in batch.to_pylist():
+                row["period"] = row["period"].isoformat()
+                fh.write(json.dumps(row, separators=(",", ":")) + "\n")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+from raycollect.atomic import write_text, write_with
 from raycollect.config import WorkflowConfig
 from raycollect.errors import ConfigurationError
 from raycollect.exit_codes import EXIT_FAILED as EXIT_CONDITION  # a shown day has a --fail-on condition
@@ -57,13 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(days, args.output, compression="zstd")
+        write_with(Path(args.output), lambda tmp: pq.write_table(days, tmp, compression="zstd"), durable=False)
         print(f"{days.num_rows:,} rows written to {args.output}")
     else:
         text = _render(days, args.format)
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
+            write_text(Path(args.output), text + "\n", durable=False)
         else:
             print(text)
     if fail_on:
