@@ -314,7 +314,8 @@ class WorkflowConfig(BaseModel):
     def _log_level(cls, value: dict[str, Any]) -> dict[str, Any]:
         level = str(value.get("level", "INFO")).upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError(f"logging.level {value.get('level')!r} is not a level: DEBUG, INFO, WARNING or ERROR")
+            raise ValueError(f"logging.level {value.get('level')!r} is not a level: DEBUG, INFO, WARNING, ERROR or "
+                             "CRITICAL")
         return {**value, "level": level}
 
     @field_validator("quote_assets")

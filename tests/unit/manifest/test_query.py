@@ -11,7 +11,6 @@ from raycollect.errors import ConfigurationError
 from raycollect.manifest import ManifestWriter, write_run_record
 from raycollect.manifest.query import Manifests, sql_string, with_columns
 from raycollect.manifest.rows import RowBuilder
-from raycollect.manifest.schema import Status
 
 T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 TS = pa.timestamp("us", tz="UTC")
@@ -121,4 +120,3 @@ def test_with_columns_adds_what_older_files_lack_as_typed_nulls():
     assert con.sql(f"SELECT key, etag, typeof(last_modified) FROM {src}").fetchall() == [("k", None,
                                                                                       "TIMESTAMP WITH TIME ZONE")]
     assert with_columns(con, "old", [pa.field("key", pa.string())]) == "old"
-    assert Status.FAILED == "failed"
