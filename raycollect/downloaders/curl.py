@@ -221,44 +221,6 @@ class CurlDownloader:
             if ret != pycurl.E_CALL_MULTI_PERFORM:
                 return
 
-    def _start(self, queue: deque[_Request], running: dict[pycurl.Curl, _Request],
-               outcomes: dict[str, Outcome]) -> None:
-        now = time.monotonic()
-        for _ in range(len(queue)):
-            if len(running) >= self.s.workers:
-                return
-            req = queue.popleft()
-            obj = req.obj
-            if obj.failed is not None:
-                obj.decided()  # another request of it failed: nothing more to ask
-                continue
-            if req.not_before > now or (req.offset and obj.active >= PARTS_IN_FLIGHT):
-                queue.append(req)
-                continue
-            if obj.fd < 0:
-                try:
-                    obj.fd = os.open(obj.dst, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)  # read back for the hash
-                except OSError as exc:  # an unwritable staging path: this object's outcome
-                    obj.decided()
-                    self._fail(obj, Outcome.failure(exc), outcomes)
-                    continue
-            c = self._handle()
-            headers = []
-            if req.length is not None:
-                headers.append(f"Range: bytes={req.offset}-{req.offset + req.length - 1}")
-            if req.offset and obj.etag:
-                headers.append(f"If-Match: {obj.etag}")
-            c.setopt(pycurl.URL, self.base + quote(obj.key, safe="/"))
-            if headers:
-                c.setopt(pycurl.HTTPHEADER, headers)
-            else:
-                c.unsetopt(pycurl.HTTPHEADER)  # an empty list would keep a reused handle's headers
-            req.begin()
-            c.setopt(pycurl.WRITEDATA, req.sink)
-            c.setopt(pycurl.HEADERFUNCTION, req.on_header)
-            running[c] = req
-            self.multi.add_handle(c)
-
     def _handle(self) -> pycurl.Curl:
         if self.idle:
             return self.idle.pop()
@@ -271,50 +233,6 @@ class CurlDownloader:
         if self.cainfo:
             c.setopt(pycurl.CAINFO, self.cainfo)
         return c
-
-    def _settle(self, req: _Request, c: pycurl.Curl, error: tuple[int, str] | None, queue: deque[_Request],
-                finishing: list[_Object], outcomes: dict[str, Outcome], on_done: OnDone | None) -> None:
-        """Decide one finished request: a retry, more parts, the object's outcome, or nothing yet."""
-        self.multi.remove_handle(c)
-        self.idle.append(c)
-        written = req.end()
-        obj = req.obj
-        verdict = _Verdict(_Next.IN) if obj.failed is not None else self._verdict(req, error, written)
-        if verdict.next is _Next.RETRY:
-            self._backoff(req, verdict.retry_after)
-            return queue.append(req)  # still outstanding
-        obj.decided()
-        if obj.failed is not None:
-            return _release(obj)
-        if verdict.next is _Next.FAILED:
-            return self._fail(obj, verdict.outcome, outcomes)  # type: ignore[arg-type]
-        if verdict.next is _Next.WHOLE:  # 416 to the ranged first GET: an empty object; ask for it whole
-            return queue.append(obj.request(0, None))
-        if req.offset == 0:  # obj.size is the answer's total (see _verdict)
-            obj.etag = req.headers.get("etag")
-            obj.last_modified = req.headers.get("last-modified")
-            queue.extend(obj.request(offset, min(PART_BYTES, obj.size - offset))
-                         for offset in range(PART_BYTES, obj.size, PART_BYTES))
-        start, end = max(req.offset, obj.hashed_to), req.offset + written  # hashed while it arrived: the rest
-        if start < end:
-            obj.done_parts[start] = end
-        if obj.outstanding:
-            return self._hash_ready(obj)
-        self._complete(obj, finishing, outcomes, on_done)
-
-    def _complete(self, obj: _Object, finishing: list[_Object], outcomes: dict[str, Outcome],
-                  on_done: OnDone | None) -> None:
-        """Every byte of ``obj`` is in: its digest, here for a small object, else on the hashing thread."""
-        os.ftruncate(obj.fd, obj.size or 0)  # an error body of a retried request may have run past the end
-        if (obj.size or 0) <= INLINE_HASH_BYTES and obj.hashed_to == 0:  # small, none of it handed off yet: here
-            obj.hash_range(0, obj.size or 0, self.loop_buf)
-            digest = obj.final_digest()
-            if digest is None:
-                return self._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")), outcomes)
-            return self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(
-                obj.etag, obj.last_modified), outcomes, on_done)
-        self._hash_ready(obj)
-        finishing.append(obj)
 
     def _verdict(self, req: _Request, error: tuple[int, str] | None, written: int) -> _Verdict:
         """What one finished request means (no side effect but the object's size, once its first answer says)."""
@@ -373,18 +291,6 @@ class CurlDownloader:
     def _backoff(self, req: _Request, retry_after: str | None) -> None:
         req.not_before = time.monotonic() + engine_backoff(req.tries, retry_after=retry_after)
 
-    def _fail(self, obj: _Object, outcome: Outcome, outcomes: dict[str, Outcome]) -> None:
-        obj.failed = outcome
-        outcomes[obj.key] = outcome  # parts still running finish into a file the shard removes
-        _release(obj)
-
-    def _finish(self, obj: _Object, outcome: Outcome, outcomes: dict[str, Outcome], on_done: OnDone | None) -> None:
-        _release(obj)
-        outcomes[obj.key] = outcome
-        if on_done is not None:
-            on_done(obj.key, outcome.size)
-
-
 class _Next(Enum):
     """What follows a finished request."""
 
@@ -407,7 +313,9 @@ def _failed(error: str, *, transient: bool = True) -> _Verdict:
 
 @dataclass(eq=False)
 class _Transfer:
-    """The state of one ``transfer`` call, as fields: what is queued, running, being hashed, and decided."""
+    """One ``transfer`` call: its state as fields (what is queued, running, being hashed, and decided) and the loop
+    that moves it on (start, settle, complete). The downloader keeps what outlives a call: its libcurl handles, its
+    hashing thread, and the rules that read one answer (``_verdict``)."""
 
     dl: CurlDownloader
     on_done: OnDone | None
@@ -442,7 +350,7 @@ class _Transfer:
 
     def _turn(self) -> None:
         """Start what may start, let libcurl move bytes, hash what arrived, settle what ended, then wait."""
-        self.dl._start(self.queue, self.running, self.outcomes)
+        self._start()
         self.dl._perform()
         now = time.monotonic()
         if now - self.scanned >= PROGRESS_HASH_SECONDS:
@@ -458,22 +366,16 @@ class _Transfer:
         while True:
             left, ok, errors = self.dl.multi.info_read()
             for c in ok:
-                self.dl._settle(self.running.pop(c), c, None, self.queue, self.finishing, self.outcomes, self.on_done)
+                self._settle(c, None)
             for c, code, message in errors:
-                self.dl._settle(self.running.pop(c), c, (code, message), self.queue, self.finishing, self.outcomes,
-                                self.on_done)
+                self._settle(c, (code, message))
             if not left:
                 return
 
     def _complete_digests(self) -> None:
         for obj in [o for o in self.finishing if o.last_hash is not None and o.last_hash.done()]:
             self.finishing.remove(obj)
-            digest = obj.last_hash.result()  # type: ignore[union-attr]
-            if digest is None:
-                self.dl._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")), self.outcomes)
-            else:
-                self.dl._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(
-                    obj.etag, obj.last_modified), self.outcomes, self.on_done)
+            self._digested(obj, obj.last_hash.result())  # type: ignore[union-attr]
 
     def _wait(self) -> None:
         if self.running:
@@ -482,6 +384,102 @@ class _Transfer:
             self.dl.multi.select(cap if wait_ms < 0 else min(cap, wait_ms / 1000))
         elif self.queue or self.finishing:
             time.sleep(0.005)  # only retries waiting for their backoff, or digests being completed
+
+    def _start(self) -> None:
+        """Hand queued requests to libcurl, up to ``workers`` running; a part waits while its object has
+        PARTS_IN_FLIGHT running, a retry until its backoff is over."""
+        dl, now = self.dl, time.monotonic()
+        for _ in range(len(self.queue)):
+            if len(self.running) >= dl.s.workers:
+                return
+            req = self.queue.popleft()
+            obj = req.obj
+            if obj.failed is not None:
+                obj.decided()  # another request of it failed: nothing more to ask
+                continue
+            if req.not_before > now or (req.offset and obj.active >= PARTS_IN_FLIGHT):
+                self.queue.append(req)
+                continue
+            if obj.fd < 0:
+                try:
+                    obj.fd = os.open(obj.dst, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)  # read back for the hash
+                except OSError as exc:  # an unwritable staging path: this object's outcome
+                    obj.decided()
+                    self._fail(obj, Outcome.failure(exc))
+                    continue
+            c = dl._handle()
+            headers = []
+            if req.length is not None:
+                headers.append(f"Range: bytes={req.offset}-{req.offset + req.length - 1}")
+            if req.offset and obj.etag:
+                headers.append(f"If-Match: {obj.etag}")
+            c.setopt(pycurl.URL, dl.base + quote(obj.key, safe="/"))
+            if headers:
+                c.setopt(pycurl.HTTPHEADER, headers)
+            else:
+                c.unsetopt(pycurl.HTTPHEADER)  # an empty list would keep a reused handle's headers
+            req.begin()
+            c.setopt(pycurl.WRITEDATA, req.sink)
+            c.setopt(pycurl.HEADERFUNCTION, req.on_header)
+            self.running[c] = req
+            dl.multi.add_handle(c)
+
+    def _settle(self, c: pycurl.Curl, error: tuple[int, str] | None) -> None:
+        """Decide one finished request: a retry, more parts, the object's outcome, or nothing yet."""
+        dl, req = self.dl, self.running.pop(c)
+        dl.multi.remove_handle(c)
+        dl.idle.append(c)
+        written = req.end()
+        obj = req.obj
+        verdict = _Verdict(_Next.IN) if obj.failed is not None else dl._verdict(req, error, written)
+        if verdict.next is _Next.RETRY:
+            dl._backoff(req, verdict.retry_after)
+            return self.queue.append(req)  # still outstanding
+        obj.decided()
+        if obj.failed is not None:
+            return _release(obj)
+        if verdict.next is _Next.FAILED:
+            return self._fail(obj, verdict.outcome)  # type: ignore[arg-type]
+        if verdict.next is _Next.WHOLE:  # 416 to the ranged first GET: an empty object; ask for it whole
+            return self.queue.append(obj.request(0, None))
+        if req.offset == 0:  # obj.size is the answer's total (see _verdict)
+            obj.etag = req.headers.get("etag")
+            obj.last_modified = req.headers.get("last-modified")
+            self.queue.extend(obj.request(offset, min(PART_BYTES, obj.size - offset))
+                              for offset in range(PART_BYTES, obj.size, PART_BYTES))
+        start, end = max(req.offset, obj.hashed_to), req.offset + written  # hashed while it arrived: the rest
+        if start < end:
+            obj.done_parts[start] = end
+        if obj.outstanding:
+            return dl._hash_ready(obj)
+        self._complete(obj)
+
+    def _complete(self, obj: _Object) -> None:
+        """Every byte of ``obj`` is in: its digest, here for a small object, else on the hashing thread."""
+        os.ftruncate(obj.fd, obj.size or 0)  # an error body of a retried request may have run past the end
+        if (obj.size or 0) <= INLINE_HASH_BYTES and obj.hashed_to == 0:  # small, none of it handed off yet: here
+            obj.hash_range(0, obj.size or 0, self.dl.loop_buf)
+            return self._digested(obj, obj.final_digest())
+        self.dl._hash_ready(obj)
+        self.finishing.append(obj)
+
+    def _digested(self, obj: _Object, digest: str | None) -> None:
+        """The object's outcome from its digest (None: hashing failed)."""
+        if digest is None:
+            return self._fail(obj, Outcome.failure(obj.hash_error or OSError("hashing failed")))
+        self._finish(obj, Outcome(True, size=obj.size or 0, sha256=digest).with_headers(obj.etag, obj.last_modified))
+
+    def _fail(self, obj: _Object, outcome: Outcome) -> None:
+        obj.failed = outcome
+        self.outcomes[obj.key] = outcome  # parts still running finish into a file the shard removes
+        _release(obj)
+
+    def _finish(self, obj: _Object, outcome: Outcome) -> None:
+        _release(obj)
+        self.outcomes[obj.key] = outcome
+        if self.on_done is not None:
+            self.on_done(obj.key, outcome.size)
+
 
 
 def _write_cause(dst: str, message: str) -> OSError:
