@@ -28,16 +28,19 @@ if TYPE_CHECKING:
 
     from raycollect.config import WorkflowConfig
 
+    #: A config as ``table`` and ``scan`` take it: the model, its dict, or its file's path.
+    ConfigLike = WorkflowConfig | dict[str, Any] | str | Path
+
 
 Output = Literal["arrow", "duckdb", "polars", "ray"]
 
 
-def table(config: WorkflowConfig | dict[str, Any] | str | Path, market: str, data_type: str) -> Table:
+def table(config: ConfigLike, market: str, data_type: str) -> Table:
     """The pyiceberg ``Table`` of (market, data type) in the config's catalog."""
     return lakehouse(_config(config)).table(market, data_type)
 
 
-def scan(config: WorkflowConfig | dict[str, Any] | str | Path, market: str, data_type: str, *,
+def scan(config: ConfigLike, market: str, data_type: str, *,
          symbols: list[str] | None = None, start: str | dt.date | dt.datetime | None = None,
          end: str | dt.date | dt.datetime | None = None, interval: str | None = None,
          columns: list[str] | None = None, as_of: str | int | None = None, to: Output = "arrow") -> Any:
@@ -245,7 +248,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _config(config: WorkflowConfig | dict[str, Any] | str | Path) -> WorkflowConfig:
+def _config(config: ConfigLike) -> WorkflowConfig:
     from raycollect.config import WorkflowConfig
 
     if isinstance(config, WorkflowConfig):
